@@ -1,0 +1,33 @@
+# Two entry points: `make demo` (the main job) and `make test` (the full suite). Both set up .venv first.
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO := build/demo
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test lint clean
+
+$(VENV)/.installed: requirements-test.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip uv
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements-test.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Generate a level-2 classification project with every default, then run its whole pipeline.
+demo: setup
+	rm -rf $(DEMO)
+	$(VENV)/bin/cookiecutter --no-input -o $(DEMO) . mlops_level=2
+	cd $(DEMO)/demo-model && git init -q -b main && git add -A \
+		&& git -c user.name=demo -c user.email=demo@example.com commit -qm "Generated project"
+	cd $(DEMO)/demo-model && PATH=$(CURDIR)/$(VENV)/bin:$$PATH PYTHONPATH=src dvc repro
+	@echo "Demo project: $(DEMO)/demo-model (metrics/metrics.json, reports/gate.json, reports/drift.html)"
+
+test: setup
+	$(PY) -m pytest -n $(PYTEST_WORKERS) tests
+
+lint: setup
+	$(VENV)/bin/ruff check hooks scripts tests
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,1 @@
+require("./standin.js")("cache-restore");

@@ -1,0 +1,26 @@
+"""Each level x task render passes its own test suite (unit tests per stage + end to end), in this
+environment: one shared set of installed packages, the generated package imported from src/."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import COMBOS
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_generated_suite_passes(rendered, level, task):
+    _, project = rendered(level, task)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project, capture_output=True, text=True, timeout=1800,
+    )
+    tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
+    assert result.returncode == 0, tail
+    summary = result.stdout.strip().splitlines()[-1]
+    passed = re.search(r"(\d+) passed", summary)
+    assert passed and int(passed.group(1)) >= 30, summary
+    assert "failed" not in summary and "error" not in summary, summary

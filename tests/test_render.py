@@ -1,0 +1,126 @@
+"""Every level x task renders to exactly the expected files, with no template leftovers, valid
+YAML/TOML/JSON, lint-clean Python, and the answers recorded for template updates."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+import yaml
+from conftest import COMBOS
+
+COMMON = {
+    ".cruft.json", ".dockerignore", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".python-version",
+    "Dockerfile", "Makefile", "README.md", "docs/serving.md", "dvc.yaml", "params.yaml", "pyproject.toml",
+    "schema.yaml",
+    *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "checks", "cli", "config", "drift", "errors",
+                                   "evaluate", "export", "gate", "prepare", "register", "serve", "tracking",
+                                   "train")),
+    *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
+                                "test_train")),
+}
+DATA = {
+    "classification": {"data/raw/breast_cancer.csv", "data/raw/breast_cancer_current.csv"},
+    "regression": {"data/raw/diabetes.csv", "data/raw/diabetes_current.csv"},
+}
+BY_LEVEL: dict[str, set[str]] = {"0": set(), "1": set(), "2": set()}
+LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter")  # `${{ }}` is GitHub Actions' own syntax
+
+
+def expected_files(level: str, task: str, package: str) -> set[str]:
+    files = set(COMMON) | DATA[task]
+    for lower in "012"[: int(level) + 1]:
+        files |= BY_LEVEL[lower]
+    return {f.replace("PKG", package) for f in files}
+
+
+def project_files(project) -> set[str]:
+    return {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_exact_file_set(rendered, level, task):
+    answers, project = rendered(level, task)
+    package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
+    assert project_files(project) == expected_files(level, task, package)
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_no_template_leftovers(rendered, level, task):
+    _, project = rendered(level, task)
+    for path in project.rglob("*"):
+        assert not LEFTOVER.search(path.relative_to(project).as_posix()), path
+        if path.is_file() and path.name != ".cruft.json":  # cruft's own format names cookiecutter
+            text = path.read_text()
+            match = LEFTOVER.search(text)
+            assert match is None, f"{path}: {text[max(0, match.start() - 60):match.end() + 60]!r}"
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_structured_files_parse(rendered, level, task):
+    answers, project = rendered(level, task)
+    parsed = 0
+    for path in project.rglob("*"):
+        if path.suffix in (".yml", ".yaml"):
+            assert yaml.safe_load(path.read_text()) is not None, path
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text())
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        else:
+            continue
+        parsed += 1
+    assert parsed >= 5
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["task"] == task
+    assert params["data"]["target"] == answers.get("target_column", "diagnosis" if task == "classification" else
+                                                   "progression")
+    assert params["mlflow"]["tracking_uri"] == answers["mlflow_tracking_uri"]
+    assert params["gate"]["max_drop"] == float(answers["gate_max_drop"])
+    assert params["drift"]["share_threshold"] == float(answers["drift_share_threshold"])
+    header = (project / params["data"]["path"]).read_text().splitlines()[0]
+    assert header.endswith("," + params["data"]["target"])
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_generated_python_passes_ruff(rendered, level, task):
+    _, project = rendered(level, task)
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_answers_recorded_for_cruft(rendered, level, task):
+    answers, project = rendered(level, task)
+    state = json.loads((project / ".cruft.json").read_text())
+    recorded = state["context"]["cookiecutter"]
+    assert {k: recorded[k] for k in answers} == answers
+    assert set(state) >= {"template", "commit", "checkout", "context", "directory"}
+    assert "_output_dir" not in recorded and "_repo_dir" not in recorded
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_readme_describes_the_level(rendered, level, task):
+    answers, project = rendered(level, task)
+    readme = (project / "README.md").read_text()
+    assert f"MLOps level {level}" in readme
+    assert ("retrain.yml" in readme) == (level >= "1")
+    assert ("deploy.yml" in readme) == (level == "2")
+    if level >= "1":
+        assert answers["retrain_cron"] in readme and answers["drift_cron"] in readme
+
+
+def test_dvc_remote_and_extras(rendered):
+    for level, task in COMBOS:
+        answers, project = rendered(level, task)
+        config = (project / ".dvc/config").read_text()
+        remote = answers["dvc_remote"]
+        assert (f"url = {remote}" in config) == (remote != "none")
+        extras = tomllib.loads((project / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+        scheme = remote.split("://")[0] if "://" in remote else None
+        assert any(dep.startswith(f"dvc-{scheme}") for dep in extras["pipeline"]) == bool(scheme)

@@ -1,0 +1,163 @@
+"""One CLI for every pipeline stage: `python -m {{ cookiecutter.package_name }} <stage>`.
+
+DVC stages and CI workflow steps call these same commands, so each step also runs locally.
+Exit codes: 0 ok, 1 a data check or the gate failed, 2 bad input or configuration, 3 drift detected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import load_params
+from .errors import PipelineError
+
+DRIFT_EXIT = 3
+
+
+def _infer_schema(args: argparse.Namespace, params: dict) -> int:
+    from . import checks
+
+    source = args.csv or params["data"]["path"]
+    frame = checks.read_csv(source)
+    target = params["data"]["target"]
+    if target not in frame.columns:
+        raise PipelineError(f"{source}: target column '{target}' (data.target in params.yaml) is missing")
+    schema = checks.infer_schema(frame, int(params["checks"].get("max_categories", 50)))
+    out = args.out or params["data"]["schema"]
+    checks.save_schema(schema, out)
+    print(f"schema for {len(schema.columns)} columns of {source} written to {out}")
+    return 0
+
+
+def _check(args: argparse.Namespace, params: dict) -> int:
+    from . import checks
+
+    summary = checks.run_checks(params, "reports/data_check.json", "reports/data_check.html")
+    print(f"data checks passed for {', '.join(summary['files'])}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace, params: dict) -> int:
+    from . import prepare
+
+    train_rows, test_rows = prepare.run(params)
+    print(f"split: {train_rows} train rows, {test_rows} test rows")
+    return 0
+
+
+def _train(args: argparse.Namespace, params: dict) -> int:
+    from . import train
+
+    record = train.run(params)
+    print(f"trained {params['model']['family']}; MLflow run {record['run_id']}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, params: dict) -> int:
+    from . import evaluate
+
+    print(json.dumps(evaluate.run(params), sort_keys=True))
+    return 0
+
+
+def _gate(args: argparse.Namespace, params: dict) -> int:
+    from . import gate
+
+    verdict = gate.run(params, args.base_ref)
+    print("gate passed: " + "; ".join(verdict["reasons"]))
+    return 0
+
+
+def _register(args: argparse.Namespace, params: dict) -> int:
+    from . import register
+
+    record = register.register(params)
+    print(f"registered {record['model_name']} version {record['version']} as @challenger")
+    return 0
+
+
+def _promote(args: argparse.Namespace, params: dict) -> int:
+    from . import register
+
+    record = register.promote(params, args.version)
+    print(f"promoted {record['model_name']} version {record['version']} to @champion (recorded in champion.json)")
+    return 0
+
+
+def _drift(args: argparse.Namespace, params: dict) -> int:
+    from . import drift
+
+    summary = drift.run(params, args.current)
+    print(summary["note"])
+    print(f"drifted columns: {summary['drifted_columns']}/{len(summary['columns'])} "
+          f"(share {summary['drift_share']:.2f}, threshold {summary['share_threshold']})")
+    if summary["dataset_drift"]:
+        print("dataset drift detected", file=sys.stderr)
+        return 0 if args.exit_zero else DRIFT_EXIT
+    return 0
+
+
+def _export(args: argparse.Namespace, params: dict) -> int:
+    from . import export
+
+    record = export.run(params, args.alias, args.out)
+    print(f"exported {record['model_name']} version {record['version']} (@{args.alias}) to {args.out}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, params: dict) -> int:
+    import uvicorn
+
+    from . import serve
+
+    app = serve.create_app(args.model_dir)  # fails here, before binding, if the model is missing
+    # No access log: the app writes one JSON line per request itself.
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = add("infer-schema", _infer_schema, "infer the data schema from a CSV")
+    sub.add_argument("csv", nargs="?", help="CSV to infer from (default: data.path)")
+    sub.add_argument("--out", help="schema file to write (default: data.schema)")
+    add("check", _check, "enforce the schema and data rules; write reports/data_check.*")
+    add("prepare", _prepare, "split the data into train and test sets")
+    add("train", _train, "train the model and log it to MLflow")
+    add("evaluate", _evaluate, "score the model on the test split; write metrics/ and plots/")
+    sub = add("gate", _gate, "check thresholds and regression against the champion")
+    sub.add_argument("--base-ref", help="git ref holding the champion's metrics (default: gate.base_ref)")
+    add("register", _register, "register a candidate that passed the gate as @challenger")
+    sub = add("promote", _promote, "move the @champion alias to a version and record it in champion.json")
+    sub.add_argument("--version", type=int, help="model version (default: the current @challenger)")
+    sub = add("drift", _drift, "compare a current batch with the training data (Evidently)")
+    sub.add_argument("--current", help="current batch CSV (default: drift.current in params.yaml)")
+    sub.add_argument("--exit-zero", action="store_true", help="exit 0 even when drift is detected")
+    sub = add("export", _export, "write the model behind a registry alias, with its metadata, for serving")
+    sub.add_argument("--alias", default="champion", help="registry alias to export (default: champion)")
+    sub.add_argument("--out", default="build/model", help="directory to write (default: build/model)")
+    sub = add("serve", _serve, "serve an exported model over HTTP (FastAPI + uvicorn)")
+    sub.add_argument("--model-dir", default="build/model", help="exported model directory (default: build/model)")
+    sub.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    sub.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        params = load_params(args.params)
+        return args.handler(args, params)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code

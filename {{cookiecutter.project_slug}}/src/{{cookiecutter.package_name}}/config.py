@@ -1,0 +1,53 @@
+"""Load and validate params.yaml, the one file that holds every tunable of the pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import PipelineError
+
+TASKS = ("classification", "regression")
+MODEL_FAMILIES = {
+    "classification": ("logistic_regression", "random_forest", "gradient_boosting", "hist_gradient_boosting"),
+    "regression": ("ridge", "random_forest", "gradient_boosting", "hist_gradient_boosting"),
+}
+REQUIRED = {
+    "task": str,
+    "data": dict,
+    "split": dict,
+    "checks": dict,
+    "model": dict,
+    "gate": dict,
+    "drift": dict,
+    "mlflow": dict,
+}
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found; run commands from the project root") from None
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(params, dict):
+        raise PipelineError(f"{path}: expected a mapping at the top level")
+    for key, kind in REQUIRED.items():
+        if not isinstance(params.get(key), kind):
+            raise PipelineError(f"{path}: '{key}' is missing or not a {kind.__name__}")
+    task = params["task"]
+    if task not in TASKS:
+        raise PipelineError(f"{path}: task '{task}' is not one of {', '.join(TASKS)}")
+    family = params["model"].get("family")
+    if family not in MODEL_FAMILIES[task]:
+        raise PipelineError(
+            f"{path}: model.family '{family}' is not one of {', '.join(MODEL_FAMILIES[task])} for {task}"
+        )
+    for key in ("path", "target", "schema"):
+        if not params["data"].get(key):
+            raise PipelineError(f"{path}: data.{key} is missing")
+    return params

@@ -1,0 +1,71 @@
+"""Score the trained model on the held-out split; write metrics (JSON) and plot data (CSV)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from . import tracking
+from .errors import CheckFailed
+from .prepare import TEST, TRAIN
+from .train import MODEL, RUN_INFO, read_split
+
+METRICS = Path("metrics/metrics.json")
+PLOTS = Path("plots")
+# Which way is better, for the gate: +1 means higher is better.
+DIRECTION = {"accuracy": 1, "f1_macro": 1, "precision_macro": 1, "recall_macro": 1, "roc_auc": 1,
+             "r2": 1, "rmse": -1, "mae": -1}
+
+
+def score(task: str, y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray | None = None) -> dict[str, float]:
+    if task == "classification":
+        result = {
+            "accuracy": skm.accuracy_score(y_true, y_pred),
+            "f1_macro": skm.f1_score(y_true, y_pred, average="macro"),
+            "precision_macro": skm.precision_score(y_true, y_pred, average="macro", zero_division=0),
+            "recall_macro": skm.recall_score(y_true, y_pred, average="macro", zero_division=0),
+        }
+        if proba is not None and proba.shape[1] == 2:
+            result["roc_auc"] = skm.roc_auc_score(y_true, proba[:, 1])
+    else:
+        result = {
+            "r2": skm.r2_score(y_true, y_pred),
+            "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
+            "mae": skm.mean_absolute_error(y_true, y_pred),
+        }
+    return {name: round(float(value), 6) for name, value in result.items()}
+
+
+def run(params: dict) -> dict[str, float]:
+    task = params["task"]
+    model = joblib.load(MODEL)
+    X, y = read_split(TEST, params)
+    if task == "classification":
+        seen = set(read_split(TRAIN, params)[1])
+        unseen = sorted(set(y) - seen)
+        if unseen:
+            raise CheckFailed(
+                f"{TEST}: column '{params['data']['target']}': rule label_seen_in_training failed, e.g. {unseen[:5]}"
+            )
+    predictions = model.predict(X)
+    proba = model.predict_proba(X) if task == "classification" and hasattr(model, "predict_proba") else None
+    result = score(task, y, predictions, proba)
+
+    METRICS.parent.mkdir(parents=True, exist_ok=True)
+    METRICS.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    PLOTS.mkdir(exist_ok=True)
+    # One row per test example: `dvc plots` draws a confusion matrix or a predicted-vs-actual scatter.
+    name = "confusion.csv" if task == "classification" else "predictions.csv"
+    pd.DataFrame({"actual": y.to_numpy(), "predicted": predictions}).to_csv(PLOTS / name, index=False)
+
+    run_info = json.loads(RUN_INFO.read_text())
+    tracking.setup(params)
+    with mlflow.start_run(run_id=run_info["run_id"]):
+        mlflow.log_metrics({f"test_{k}": v for k, v in result.items()})
+    return result

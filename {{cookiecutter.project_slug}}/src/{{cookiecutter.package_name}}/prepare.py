@@ -1,0 +1,31 @@
+"""Split the checked data into train and test sets (stratified for classification, seeded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sklearn.model_selection import train_test_split
+
+from . import checks
+
+TRAIN = Path("data/prepared/train.csv")
+TEST = Path("data/prepared/test.csv")
+
+
+def run(params: dict) -> tuple[int, int]:
+    schema = checks.load_schema(params["data"]["schema"])
+    source = params["data"]["path"]
+    frame, failures = checks.validate(checks.read_csv(source), schema, params, source)
+    if failures:  # the check stage normally stops this first; never split unchecked data
+        raise checks.CheckFailed("\n".join(f.message() for f in failures))
+    target = frame[params["data"]["target"]]
+    train, test = train_test_split(
+        frame,
+        test_size=params["split"]["test_size"],
+        random_state=params["split"]["seed"],
+        stratify=target if params["task"] == "classification" else None,
+    )
+    TRAIN.parent.mkdir(parents=True, exist_ok=True)
+    train.to_csv(TRAIN, index=False)
+    test.to_csv(TEST, index=False)
+    return len(train), len(test)

@@ -1,0 +1,268 @@
+"""The serving app: FastAPI over a model directory written by `export` (see docs/serving.md).
+
+`create_app(model_dir)` reads model.joblib, metadata.json and input_schema.json, and builds the
+request model from the input schema, so validation and the OpenAPI document follow the data
+contract. Only numpy, pandas, scikit-learn, joblib, pydantic, fastapi and uvicorn are imported:
+no MLflow, pandera or DVC, so the image stays slim.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoint's annotations at run time,
+# and the request model they name is built inside create_app.
+
+import json
+import math
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import joblib
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator, ConfigDict, Field, StrictStr, create_model
+
+from .errors import PipelineError
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+SCHEMA_FILE = "input_schema.json"
+REQUIREMENTS_FILE = "requirements.txt"  # library versions the model was saved with (for the image build)
+DEFAULT_MAX_ROWS = 1000
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+LISTED_ERRORS = 20  # validation errors listed in one response; `error_count` counts them all
+# input_schema.json bound -> pydantic constraint
+BOUNDS = {"minimum": "ge", "exclusive_minimum": "gt", "maximum": "le", "exclusive_maximum": "lt"}
+
+
+def load_model_dir(model_dir: str | Path) -> tuple[Any, dict, list[dict]]:
+    """The model, its metadata and its input columns; PipelineError naming what is missing or wrong."""
+    model_dir = Path(model_dir)
+    missing = [name for name in (MODEL_FILE, METADATA_FILE, SCHEMA_FILE) if not (model_dir / name).is_file()]
+    if missing:
+        raise PipelineError(
+            f"model directory {model_dir}: {', '.join(missing)} not found; "
+            f"promote a champion and run `python -m {__package__} export --out {model_dir}`"
+        )
+    try:
+        metadata = json.loads((model_dir / METADATA_FILE).read_text())
+        columns = json.loads((model_dir / SCHEMA_FILE).read_text())["columns"]
+        model = joblib.load(model_dir / MODEL_FILE)
+    except Exception as exc:  # truncated or foreign files fail in many ways; all mean "re-export"
+        raise PipelineError(f"model directory {model_dir}: cannot load it ({type(exc).__name__}: {exc})") from None
+    expected = [str(name) for name in getattr(model, "feature_names_in_", [])]
+    names = [column["name"] for column in columns]
+    if expected and sorted(expected) != sorted(names):
+        raise PipelineError(f"{model_dir / SCHEMA_FILE}: columns {names} are not the model's inputs {expected}")
+    return model, metadata, columns
+
+
+def _nan_to_none(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _column_type(column: dict) -> Any:
+    """The pydantic type of one input column: dtype, bounds, allowed values, nullability."""
+    if column["dtype"] == "float64":
+        bounds = {BOUNDS[key]: value for key, value in column.items() if key in BOUNDS}
+        # strict: "1.5" or true is a wrong type, not a number; ints are accepted as floats.
+        kind: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
+    elif column.get("allowed"):
+        kind = Literal[tuple(column["allowed"])]
+    else:
+        kind = StrictStr
+    if column.get("nullable"):
+        # null is the missing value; a NaN (which Python's json module accepts) means the same.
+        kind = Annotated[kind | None, BeforeValidator(_nan_to_none)]
+    return Annotated[kind, Field(alias=column["name"], title=column["name"])]
+
+
+def _request_model(columns: list[dict], max_rows: int) -> Any:
+    # Internal field names c0, c1, ...: column names need not be Python identifiers; clients use the aliases.
+    fields = {f"c{i}": (_column_type(column), ...) for i, column in enumerate(columns)}
+    record = create_model("Record", __config__=ConfigDict(extra="forbid"), **fields)
+    batch = Annotated[list[record], Field(min_length=1, max_length=max_rows, description="rows to score")]
+    return create_model("PredictRequest", __config__=ConfigDict(extra="forbid"), records=(batch, ...))
+
+
+def _response_model(model: Any, task: str) -> Any:
+    classes = [str(c) for c in getattr(model, "classes_", [])]
+    if task == "classification" and classes:
+        return create_model(
+            "PredictResponse",
+            predictions=(list[Literal[tuple(classes)]], ...),
+            probabilities=(list[dict[str, float]] | None, None),
+            model_version=(int | None, None),
+        )
+    return create_model("PredictResponse", predictions=(list[float], ...), model_version=(int | None, None))
+
+
+def _where(loc: tuple) -> str:
+    """('body', 'records', 0, 'age') -> 'records[0].age'"""
+    text = ""
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "body"
+
+
+def _log(**fields: Any) -> None:
+    """One JSON object per line on stdout, the format log collectors parse without configuration."""
+    record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}  # noqa: UP017 (UTC is 3.11+)
+    record.update((key, value) for key, value in fields.items() if value is not None)
+    print(json.dumps(record, default=str), flush=True)
+
+
+def _error(request: Request, status: int, message: str, **extra: Any) -> JSONResponse:
+    request.state.error = message  # picked up by the request log line
+    return JSONResponse({"detail": message, **extra}, status_code=status)
+
+
+class _Guard:
+    """ASGI middleware: 415 and 413 before any parsing, then one log line per request.
+
+    The body is read here, up to the limit, and replayed to the app, so a chunked upload without
+    Content-Length cannot get past the limit either.
+    """
+
+    def __init__(self, app: Any, max_body_bytes: int, guarded: tuple[str, ...] = ("/predict",)) -> None:
+        self.app, self.max_body_bytes, self.guarded = app, max_body_bytes, guarded
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), 500
+        state = scope.setdefault("state", {})
+
+        async def send_and_note(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if scope["method"] == "POST" and scope["path"] in self.guarded:
+                problem, receive = await self._read_body(scope, receive)
+                if problem:
+                    state["error"] = problem[1]
+                    response = JSONResponse({"detail": problem[1]}, status_code=problem[0])
+                    return await response(scope, receive, send_and_note)
+            await self.app(scope, receive, send_and_note)
+        finally:
+            _log(event="request", method=scope["method"], path=scope["path"], status=status,
+                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                 rows=state.get("rows"), error=state.get("error"))
+
+    async def _read_body(self, scope: dict, receive: Any) -> tuple[tuple[int, str] | None, Any]:
+        headers = dict(scope["headers"])
+        content_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return (415, f"Content-Type must be application/json, not '{content_type or 'none'}'"), receive
+        too_big = (413, f"request body is larger than the limit of {self.max_body_bytes} bytes")
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body_bytes:
+            return too_big, receive
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away
+                break
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                return too_big, receive
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return None, replay
+
+
+def _setting(value: int | None, env: str, default: int) -> int:
+    raw = value if value is not None else os.environ.get(env, default)
+    try:
+        number = int(raw)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise PipelineError(f"{env}={raw!r}: must be a positive integer")
+    return number
+
+
+def create_app(model_dir: str | Path, max_rows: int | None = None, max_body_bytes: int | None = None) -> FastAPI:
+    """The app for one model directory. Limits default to $MAX_BATCH_ROWS and $MAX_BODY_BYTES."""
+    max_rows = _setting(max_rows, "MAX_BATCH_ROWS", DEFAULT_MAX_ROWS)
+    max_body_bytes = _setting(max_body_bytes, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+    model, metadata, columns = load_model_dir(model_dir)
+    names = [column["name"] for column in columns]
+    dtypes = {column["name"]: ("float64" if column["dtype"] == "float64" else object) for column in columns}
+    strings = [name for name, dtype in dtypes.items() if dtype is object]
+    classify = metadata.get("task") == "classification" and hasattr(model, "predict_proba")
+    classes = [str(c) for c in getattr(model, "classes_", [])]
+    PredictRequest = _request_model(columns, max_rows)
+    PredictResponse = _response_model(model, metadata.get("task", ""))
+
+    app = FastAPI(
+        title=f"{metadata.get('model_name', 'model')} prediction API",
+        version=str(metadata.get("version", "unknown")),
+        description=f"Serves the `{metadata.get('alias', '')}` model; inputs follow the project's data schema.",
+    )
+    app.add_middleware(_Guard, max_body_bytes=max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if errors and errors[0]["type"] == "json_invalid":
+            reason = errors[0].get("ctx", {}).get("error", "invalid JSON")
+            return _error(request, 400, f"malformed JSON at character {errors[0]['loc'][-1]}: {reason}")
+        listed = [{"field": _where(e["loc"]), "message": e["msg"], "type": e["type"]} for e in errors[:LISTED_ERRORS]]
+        message = "; ".join(f"{e['field']}: {e['message']}" for e in listed[:3])
+        if len(errors) > 3:
+            message += f" (and {len(errors) - 3} more)"
+        return _error(request, 422, message, errors=listed, error_count=len(errors))
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "model_version": metadata.get("version")}
+
+    @app.get("/metadata")
+    def get_metadata() -> dict:
+        return {**metadata, "input_schema": columns, "limits": {"max_batch_rows": max_rows,
+                                                                "max_body_bytes": max_body_bytes}}
+
+    @app.post("/predict", response_model=PredictResponse, responses={
+        400: {"description": "malformed JSON"}, 413: {"description": "body over the size limit"},
+        415: {"description": "not application/json"}, 422: {"description": "records do not match the schema"}})
+    def predict(body: PredictRequest, request: Request) -> Any:
+        rows = [record.model_dump(by_alias=True) for record in body.records]
+        frame = pd.DataFrame.from_records(rows, columns=names).astype(dtypes)
+        # The model was trained on read_csv output, where a missing string is NaN, not None.
+        frame[strings] = frame[strings].where(frame[strings].notna(), float("nan"))
+        request.state.rows = len(frame)
+        try:
+            result = {"predictions": model.predict(frame).tolist(), "model_version": metadata.get("version")}
+            if classify:
+                probabilities = model.predict_proba(frame)
+                result["probabilities"] = [dict(zip(classes, map(float, p), strict=True)) for p in probabilities]
+        except ValueError as exc:  # valid by the schema but not scorable (e.g. overflow): the client's to fix
+            return _error(request, 422, f"records: the model cannot score this batch: {exc}")
+        return result
+
+    _log(event="startup", model_name=metadata.get("model_name"), version=metadata.get("version"),
+         alias=metadata.get("alias"), git_commit=metadata.get("git_commit"), columns=len(columns))
+    return app
+
+
+def from_env() -> FastAPI:
+    """App factory for `uvicorn --factory` (the image's CMD): the model directory is $MODEL_DIR."""
+    try:
+        return create_app(os.environ.get("MODEL_DIR", "build/model"))
+    except PipelineError as exc:
+        # Exit at once with one readable line instead of a traceback, so a bad image fails fast.
+        raise SystemExit(f"error: {exc}") from None

@@ -1,0 +1,101 @@
+"""End to end on the demo data and on a user's own CSV, through `dvc repro` as the README says."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import mlflow
+import pytest
+from conftest import git, run_cli, use_user_data, user_frame
+
+
+def dvc(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_demo_pipeline_end_to_end(params, project):
+    dvc("repro")
+    metrics = json.loads((project / "metrics/metrics.json").read_text())
+    verdict = json.loads((project / "reports/gate.json").read_text())
+    registration = json.loads((project / "reports/registration.json").read_text())
+    drift = json.loads((project / "reports/drift.json").read_text())
+    assert verdict["passed"] is True and verdict["candidate"] == metrics
+    assert registration["version"] == 1 and registration["alias"] == "challenger"
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    version = mlflow.MlflowClient().get_model_version_by_alias(params["mlflow"]["model_name"], "challenger")
+    assert int(version.version) == 1
+    assert drift["current"] == params["drift"]["current"] and (project / "reports/drift.html").is_file()
+    assert json.loads((project / "reports/data_check.json").read_text())["passed"] is True
+
+    again = dvc("repro")
+    assert "Data and pipelines are up to date." in again.stdout
+    assert "Running stage" not in again.stdout
+
+    # Metrics are git-tracked, so `dvc metrics diff` compares with the base branch.
+    git("add", "-A", cwd=project)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "run", cwd=project)
+    dvc("params", "diff")
+    shown = dvc("metrics", "show", "--json").stdout
+    primary = next(iter(params["gate"]["thresholds"]))
+    assert primary in shown
+
+
+@pytest.mark.parametrize("task", ["{{ cookiecutter.task }}"])
+def test_users_own_csv(project, task):
+    use_user_data(project, user_frame(task), task)
+    inferred = run_cli("infer-schema")
+    assert inferred.returncode == 0, inferred.stderr
+    schema = (project / "schema.yaml").read_text()
+    assert "colour:" in schema and "nullable: true" in schema
+    dvc("repro")
+    verdict = json.loads((project / "reports/gate.json").read_text())
+    assert verdict["passed"] is True, verdict
+    assert "no current batch configured" in json.loads((project / "reports/drift.json").read_text())["note"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real tracking server on loopback, with its own store."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not start")
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_remote_tracking_server(project, mlflow_server, monkeypatch, params):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    dvc("repro")
+    assert not (project / "mlflow.db").exists()
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    version = client.get_model_version_by_alias(params["mlflow"]["model_name"], "challenger")
+    assert int(version.version) == 1
+    assert "test_" + next(iter(params["gate"]["thresholds"])) in client.get_run(version.run_id).data.metrics

@@ -1,0 +1,100 @@
+"""The gate: absolute thresholds, no regression against the champion, a verdict file and an exit code."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+from conftest import git, run_cli
+
+from {{ cookiecutter.package_name }} import evaluate, gate, prepare, register, train
+from {{ cookiecutter.package_name }}.errors import CheckFailed
+
+GATE = {"thresholds": {"f1_macro": {"min": 0.8}, "rmse": {"max": 10}}, "max_drop": 0.02}
+
+
+@pytest.mark.parametrize(
+    ("candidate", "champions", "expected"),
+    [
+        ({"f1_macro": 0.9, "rmse": 5}, [], []),
+        ({"f1_macro": 0.7, "rmse": 5}, [], ["f1_macro 0.7000 is below the minimum 0.8"]),
+        ({"f1_macro": 0.9, "rmse": 12}, [], ["rmse 12.0000 is above the maximum 10"]),
+        ({"f1_macro": 0.89, "rmse": 5}, [("git main", {"f1_macro": 0.90, "rmse": 5})], []),
+        ({"f1_macro": 0.85, "rmse": 5}, [("git main", {"f1_macro": 0.90})], ["f1_macro 0.8500 regresses"]),
+        ({"f1_macro": 0.9, "rmse": 6}, [("registry", {"f1_macro": 0.9, "rmse": 5})], ["rmse 6.0000 regresses"]),
+        ({"f1_macro": 0.9, "rmse": 4}, [("registry", {"f1_macro": 0.9, "rmse": 5})], []),
+    ],
+)
+def test_decide(candidate, champions, expected):
+    reasons = gate.decide(candidate, GATE, champions)
+    assert len(reasons) == len(expected)
+    for reason, start in zip(reasons, expected):
+        assert reason.startswith(start)
+
+
+def test_unknown_metric_is_a_reason():
+    assert gate.decide({"accuracy": 1.0}, {"thresholds": {"f1": {"min": 0.5}}}, []) == [
+        "f1: no such metric in metrics/metrics.json (have accuracy)"
+    ]
+
+
+def train_candidate(params):
+    prepare.run(params)
+    train.run(params)
+    return evaluate.run(params)
+
+
+def test_worse_than_champion_fails_and_registers_nothing(params, project):
+    candidate = train_candidate(params)
+    # The champion's metrics, committed on the base branch, are better than this candidate's.
+    better = {k: (v + 0.5 if evaluate.DIRECTION[k] > 0 else v / 2) for k, v in candidate.items()}
+    (project / "metrics/metrics.json").write_text(json.dumps(better))
+    git("add", "metrics/metrics.json", cwd=project)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "champion", cwd=project)
+    (project / "metrics/metrics.json").write_text(json.dumps(candidate))
+
+    result = run_cli("gate")
+    assert result.returncode == 1
+    assert "regresses against the champion (git main" in result.stderr
+    verdict = json.loads((project / "reports/gate.json").read_text())
+    assert verdict["passed"] is False and verdict["champions"][0]["metrics"] == better
+
+    with pytest.raises(CheckFailed, match="not registering: the gate failed"):
+        register.register(params)
+    assert mlflow.MlflowClient().search_registered_models() == []
+
+
+def test_impossible_threshold_fails(params, project):
+    train_candidate(params)
+    metric = next(iter(params["gate"]["thresholds"]))
+    params["gate"]["thresholds"] = {metric: {"min": 1.01}}
+    with pytest.raises(CheckFailed, match=f"{metric} .* is below the minimum 1.01"):
+        gate.run(params)
+    assert json.loads((project / "reports/gate.json").read_text())["passed"] is False
+
+
+def test_pass_registers_challenger_then_promote_moves_champion(params, project):
+    train_candidate(params)
+    verdict = gate.run(params)
+    assert verdict["passed"] and verdict["champions"] == []  # nothing committed yet: no champion
+    record = register.register(params)
+    client = mlflow.MlflowClient()
+    name = params["mlflow"]["model_name"]
+    assert int(client.get_model_version_by_alias(name, "challenger").version) == record["version"]
+
+    champion = register.promote(params)
+    assert int(client.get_model_version_by_alias(name, "champion").version) == record["version"]
+    saved = json.loads((project / "champion.json").read_text())
+    assert saved["version"] == record["version"] and saved["metrics"] == verdict["candidate"]
+    assert saved["git_commit"] == champion["git_commit"] == git("rev-parse", "HEAD", cwd=project).strip()
+
+    # With a registry champion in place, the gate compares against it too.
+    again = gate.run(params)
+    assert [c["source"] for c in again["champions"]] == [f"registry {name} v{record['version']} (@champion)"]
+
+
+def test_promote_without_challenger_is_a_clear_error(params, project):
+    result = run_cli("promote")
+    assert result.returncode == 2
+    assert f"registry model '{params['mlflow']['model_name']}' has no 'challenger' alias" in result.stderr

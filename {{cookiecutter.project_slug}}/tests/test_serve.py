@@ -1,0 +1,172 @@
+"""Serving, in process: export writes the model directory; the API predicts, and turns bad input into a 4xx."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import git, run_cli, user_frame
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }} import checks, evaluate, export, prepare, register, serve, train
+from {{ cookiecutter.package_name }}.errors import PipelineError
+
+MAX_ROWS = 20
+MAX_BYTES = 64_000
+JSON = {"content-type": "application/json"}
+
+
+def batch(*records: dict) -> bytes:
+    # json.dumps writes NaN and Infinity as JS literals, as some clients do; httpx's json= refuses them.
+    return json.dumps({"records": list(records)}).encode()
+
+
+def model_dir(params: dict, frame: pd.DataFrame, out) -> tuple:
+    """What `export` writes, for a small model trained here rather than fetched from the registry."""
+    X, y = train.split_xy(frame, params)
+    model = train.build_pipeline(params, X).fit(X, y)
+    metadata = {"model_name": params["mlflow"]["model_name"], "version": 3, "alias": "champion", "run_id": "run-3",
+                "metrics": {"score": 0.9}, "git_commit": "0123abc", "task": params["task"],
+                "target": params["data"]["target"]}
+    export.write(out, model, metadata, export.input_schema(params, list(X.columns)))
+    return out, X
+
+
+@pytest.fixture
+def small_params(params):
+    # Few trees: these tests are about serving, not accuracy.
+    return {**params, "model": {**params["model"], "family": "random_forest", "params": {"n_estimators": 20}}}
+
+
+@pytest.fixture
+def demo(small_params, tmp_path):
+    """A client for a model of the demo data, and rows to score."""
+    frame = pd.read_csv(small_params["data"]["path"]).sample(150, random_state=0)
+    out, X = model_dir(small_params, frame, tmp_path / "model")
+    client = TestClient(serve.create_app(out, max_rows=MAX_ROWS, max_body_bytes=MAX_BYTES))
+    return client, X, joblib.load(out / serve.MODEL_FILE)
+
+
+def test_health_and_metadata(demo, small_params):
+    client, X, _ = demo
+    assert client.get("/health").json() == {"status": "ok", "model_version": 3}
+    metadata = client.get("/metadata").json()
+    assert (metadata["version"], metadata["git_commit"], metadata["metrics"]) == (3, "0123abc", {"score": 0.9})
+    assert [c["name"] for c in metadata["input_schema"]] == list(X.columns)
+    assert small_params["data"]["target"] not in X.columns
+    assert metadata["limits"] == {"max_batch_rows": MAX_ROWS, "max_body_bytes": MAX_BYTES}
+
+
+def test_predictions_equal_the_models(demo, small_params):
+    client, X, model = demo
+    rows = X.head(MAX_ROWS)
+    response = client.post("/predict", json={"records": rows.to_dict(orient="records")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["predictions"] == model.predict(rows).tolist()
+    assert body["model_version"] == 3
+    if small_params["task"] == "classification":
+        assert all(sum(p.values()) == pytest.approx(1) for p in body["probabilities"])
+
+
+def test_openapi_schema_follows_the_input_schema(demo):
+    client, X, _ = demo
+    record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
+    first = record["properties"][X.columns[0]]
+    assert set(record["required"]) == set(X.columns) and record["additionalProperties"] is False
+    assert first["type"] == "number" and first["minimum"] <= X.iloc[:, 0].min()
+
+
+def bad_requests(record: dict, column: str) -> dict[str, tuple[bytes, dict, int, str]]:
+    """Each kind of bad input -> (body, headers, expected status, what the message must say)."""
+    return {
+        "malformed JSON": (b'{"records": [', JSON, 400, "malformed JSON"),
+        "wrong type": (batch({**record, column: "12.5"}), JSON, 422, f"records[0].{column}: Input should be"),
+        "missing column": (batch({k: v for k, v in record.items() if k != column}), JSON, 422,
+                           f"records[0].{column}: Field required"),
+        "extra column": (batch({**record, "surprise": 1.0}), JSON, 422, "records[0].surprise: Extra inputs"),
+        "NaN": (batch({**record, column: float("nan")}), JSON, 422, f"records[0].{column}: Input should be a finite"),
+        "infinity": (batch({**record, column: float("inf")}), JSON, 422, f"records[0].{column}: Input should be a fin"),
+        "empty batch": (batch(), JSON, 422, "records: List should have at least 1 item"),
+        "batch over the limit": (batch(*[record] * (MAX_ROWS + 1)), JSON, 422, "records: List should have at most"),
+        # Valid JSON, one record, padded past the byte limit.
+        "oversized body": (batch(record) + b" " * MAX_BYTES, JSON, 413, f"larger than the limit of {MAX_BYTES} bytes"),
+        "wrong content type": (batch(record), {"content-type": "text/csv"}, 415, "must be application/json"),
+        "no content type": (batch(record), {}, 415, "must be application/json"),
+    }
+
+
+@pytest.mark.parametrize("case", list(bad_requests({}, "x")))
+def test_bad_input_is_a_4xx_naming_the_problem(demo, case):
+    client, X, _ = demo
+    content, headers, status, message = bad_requests(X.iloc[0].to_dict(), X.columns[0])[case]
+    response = client.post("/predict", content=content, headers=headers)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_string_categories_and_missing_values(small_params, tmp_path, task):
+    params = {**small_params, "task": task, "data": {**small_params["data"], "target": "label"}}
+    frame = user_frame(task)
+    checks.save_schema(checks.infer_schema(frame, 50), params["data"]["schema"])
+    out, X = model_dir(params, frame, tmp_path / "model")
+    client = TestClient(serve.create_app(out))
+    rows = [{"colour": "red", "size": 10.0, "noise": None}, {"colour": None, "size": 9.5, "noise": float("nan")}]
+    response = client.post("/predict", content=batch(*rows), headers=JSON)
+    assert response.status_code == 200, response.text
+    same_rows = pd.DataFrame({"colour": ["red", np.nan], "size": [10.0, 9.5], "noise": [np.nan, np.nan]})
+    expected = joblib.load(out / serve.MODEL_FILE).predict(same_rows)
+    assert response.json()["predictions"] == expected.tolist()
+    unknown = client.post("/predict", content=batch({**rows[0], "colour": "purple"}), headers=JSON)
+    assert unknown.status_code == 422 and "records[0].colour: Input should be" in unknown.json()["detail"]
+    assert "'blue'" in unknown.json()["detail"]  # the message lists the allowed values
+    number = client.post("/predict", content=batch({**rows[0], "colour": 3}), headers=JSON)
+    assert number.status_code == 422 and "records[0].colour" in number.json()["detail"]
+
+
+def test_one_json_log_line_per_request(demo, capsys):
+    client, X, _ = demo
+    capsys.readouterr()
+    client.get("/health")
+    client.post("/predict", json={"records": X.head(2).to_dict(orient="records")})
+    client.post("/predict", json={"records": []})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["path"], line["status"]) for line in lines] == [("/health", 200), ("/predict", 200),
+                                                                  ("/predict", 422)]
+    assert lines[1]["rows"] == 2 and "records" in lines[2]["error"] and lines[0]["duration_ms"] >= 0
+
+
+def test_startup_fails_fast_without_a_model(tmp_path, project):
+    with pytest.raises(PipelineError, match="model.joblib, metadata.json, input_schema.json not found"):
+        serve.create_app(tmp_path / "nothing")
+    result = run_cli("serve", "--model-dir", str(tmp_path / "nothing"), "--port", "1")
+    assert result.returncode == 2 and "not found" in result.stderr and "export" in result.stderr
+
+
+def test_export_writes_the_champion_with_its_metadata(params, project, tmp_path):
+    with pytest.raises(PipelineError, match="has no 'champion' alias"):
+        export.run(params, out=tmp_path / "none")
+    prepare.run(params)
+    trained = train.run(params)
+    evaluate.run(params)
+    # Registered directly: the gate's thresholds are not what this test is about.
+    mlflow.register_model(trained["model_uri"], params["mlflow"]["model_name"])
+    register.promote(params, 1)
+
+    metadata = export.run(params, out=tmp_path / "model")
+    assert metadata["version"] == 1 and metadata["alias"] == "champion"
+    assert metadata["metrics"] == json.loads(evaluate.METRICS.read_text())
+    assert metadata["git_commit"] == git("rev-parse", "HEAD", cwd=project).strip()
+    assert json.loads((tmp_path / "model" / serve.METADATA_FILE).read_text()) == metadata
+    assert "scikit-learn==" in (tmp_path / "model" / serve.REQUIREMENTS_FILE).read_text()
+
+    X, _ = train.read_split(prepare.TEST, params)
+    response = TestClient(serve.create_app(tmp_path / "model")).post(
+        "/predict", content=batch(*X.head(5).to_dict(orient="records")), headers=JSON)
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == joblib.load(train.MODEL).predict(X.head(5)).tolist()

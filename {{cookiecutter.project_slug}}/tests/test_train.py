@@ -1,0 +1,77 @@
+"""Training: seeded and deterministic, handles strings and gaps, and every model family logs to MLflow."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import mlflow
+import numpy as np
+import pytest
+from conftest import user_frame
+
+from {{ cookiecutter.package_name }} import evaluate, prepare, train
+from {{ cookiecutter.package_name }}.config import MODEL_FAMILIES
+from {{ cookiecutter.package_name }}.errors import PipelineError
+
+
+def fit_predict(params, frame):
+    X, y = train.split_xy(frame, params)
+    return train.build_pipeline(params, X).fit(X, y).predict(X)
+
+
+def test_training_is_deterministic(params):
+    prepare.run(params)
+    X, y = train.read_split(prepare.TRAIN, params)
+    first = train.build_pipeline(params, X).fit(X, y).predict(X)
+    second = train.build_pipeline(params, X).fit(X, y).predict(X)
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_strings_missing_values_and_string_labels(params, task):
+    params = {**params, "task": task, "data": {**params["data"], "target": "label"}}
+    params["model"] = {**params["model"], "family": "random_forest", "params": {"n_estimators": 20}}
+    frame = user_frame(task)
+    predictions = fit_predict(params, frame)
+    assert len(predictions) == len(frame)
+    if task == "classification":
+        assert set(predictions) <= {"yes", "no"}
+
+
+@pytest.mark.parametrize("family", sorted(set(MODEL_FAMILIES["{{ cookiecutter.task }}"])))
+def test_every_family_trains_and_logs(params, project, family):
+    params["model"] = {"family": family, "seed": 0, "params": {}}
+    prepare.run(params)
+    record = train.run(params)
+    assert (project / "models/model.joblib").is_file()
+    assert json.loads((project / "models/run.json").read_text())["run_id"] == record["run_id"]
+    run = mlflow.MlflowClient().get_run(record["run_id"])
+    assert run.data.params["model_family"] == family
+    # The logged model loads back from the store and predicts like the file DVC tracks.
+    X, _ = train.read_split(prepare.TEST, params)
+    logged = mlflow.sklearn.load_model(record["model_uri"])
+    np.testing.assert_array_equal(logged.predict(X), joblib.load(project / "models/model.joblib").predict(X))
+    assert (project / "mlflow.db").is_file()
+
+
+def test_evaluate_writes_metrics_plots_and_logs_them(params, project):
+    prepare.run(params)
+    record = train.run(params)
+    result = evaluate.run(params)
+    assert json.loads((project / "metrics/metrics.json").read_text()) == result
+    primary = "f1_macro" if params["task"] == "classification" else "r2"
+    assert 0 < result[primary] <= 1
+    plot = project / "plots" / ("confusion.csv" if params["task"] == "classification" else "predictions.csv")
+    assert plot.read_text().splitlines()[0] == "actual,predicted"
+    logged = mlflow.MlflowClient().get_run(record["run_id"]).data.metrics
+    assert logged[f"test_{primary}"] == pytest.approx(result[primary])
+    model = joblib.load(project / "models/model.joblib")
+    assert hasattr(model, "predict")
+
+
+def test_bad_hyper_parameter_is_named(params):
+    params["model"] = {**params["model"], "params": {"no_such_option": 1}}
+    X, _ = train.split_xy(user_frame(params["task"]).rename(columns={"label": params["data"]["target"]}), params)
+    with pytest.raises(PipelineError, match=r"model\.params for .*no_such_option"):
+        train.build_pipeline(params, X)
