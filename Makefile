@@ -23,8 +23,9 @@ demo: setup
 	cd $(DEMO)/demo-model && PATH=$(CURDIR)/$(VENV)/bin:$$PATH PYTHONPATH=src dvc repro
 	@echo "Demo project: $(DEMO)/demo-model (metrics/metrics.json, reports/gate.json, reports/drift.html)"
 
+# The venv's bin/ goes first on PATH: tests call its tools (dvc, act, shellcheck, hadolint) by name.
 test: setup
-	$(PY) -m pytest -n $(PYTEST_WORKERS) tests
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -n $(PYTEST_WORKERS) tests
 
 lint: setup
 	$(VENV)/bin/ruff check hooks scripts tests

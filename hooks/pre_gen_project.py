@@ -29,7 +29,7 @@ def cron_problem(expression: str) -> str:
     fields = expression.split()
     if len(fields) != 5:
         return f"needs 5 fields (minute hour day month weekday), got {len(fields)}"
-    for text, (low, high, names) in zip(fields, CRON_FIELDS):
+    for text, (low, high, names) in zip(fields, CRON_FIELDS, strict=True):
         for part in text.split(","):
             base, _, step = part.partition("/")
             if step and not (step.isdigit() and int(step) > 0):

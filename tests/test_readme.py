@@ -7,7 +7,7 @@ import re
 import sys
 
 import pytest
-from conftest import TEMPLATE, TASKS
+from conftest import TASKS, TEMPLATE
 
 sys.path.insert(0, str(TEMPLATE / "scripts"))
 from variables_table import table  # noqa: E402

@@ -19,9 +19,9 @@ COMMON = {
     "schema.yaml",
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "checks", "cli", "config", "drift", "errors",
                                    "evaluate", "export", "gate", "prepare", "register", "serve", "tracking",
-                                   "train")),
+                                   "train", "report", "comment")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
-                                "test_train")),
+                                "test_train", "test_report", "test_comment")),
 }
 DATA = {
     "classification": {"data/raw/breast_cancer.csv", "data/raw/breast_cancer_current.csv"},

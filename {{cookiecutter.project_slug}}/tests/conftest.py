@@ -31,8 +31,19 @@ def git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory) -> Path:
+    """An empty, fully migrated MLflow SQLite store. Creating one takes seconds of schema
+    migrations, so tests copy this one; the end-to-end test still starts from nothing."""
+    import mlflow
+
+    db = tmp_path_factory.mktemp("store") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
 @pytest.fixture
-def project(tmp_path, monkeypatch) -> Path:
+def project(tmp_path, monkeypatch, migrated_store) -> Path:
     """A copy of the project in a fresh git repo, as the working directory."""
     dest = tmp_path / "project"
     for name in PROJECT_FILES:
@@ -50,6 +61,7 @@ def project(tmp_path, monkeypatch) -> Path:
     git("init", "-q", "-b", "main", cwd=dest)
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A", cwd=dest)
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init", cwd=dest)
+    shutil.copy2(migrated_store, dest / "mlflow.db")  # git-ignored, like the real one
     monkeypatch.chdir(dest)
     return dest
 

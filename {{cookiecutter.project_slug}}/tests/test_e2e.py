@@ -20,6 +20,7 @@ def dvc(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_demo_pipeline_end_to_end(params, project):
+    (project / "mlflow.db").unlink()  # a fresh clone: the first run creates the store
     dvc("repro")
     metrics = json.loads((project / "metrics/metrics.json").read_text())
     verdict = json.loads((project / "reports/gate.json").read_text())
@@ -92,8 +93,9 @@ def mlflow_server(tmp_path):
 
 
 def test_remote_tracking_server(project, mlflow_server, monkeypatch, params):
+    (project / "mlflow.db").unlink()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    dvc("repro")
+    dvc("repro", "register")  # every stage that talks to MLflow; drift does not
     assert not (project / "mlflow.db").exists()
     client = mlflow.MlflowClient(tracking_uri=mlflow_server)
     version = client.get_model_version_by_alias(params["mlflow"]["model_name"], "challenger")

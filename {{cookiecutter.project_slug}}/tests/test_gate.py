@@ -29,7 +29,7 @@ GATE = {"thresholds": {"f1_macro": {"min": 0.8}, "rmse": {"max": 10}}, "max_drop
 def test_decide(candidate, champions, expected):
     reasons = gate.decide(candidate, GATE, champions)
     assert len(reasons) == len(expected)
-    for reason, start in zip(reasons, expected):
+    for reason, start in zip(reasons, expected, strict=True):
         assert reason.startswith(start)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .config import load_params
@@ -118,6 +119,31 @@ def _serve(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace, params: dict) -> int:
+    from . import report
+
+    summary = args.summary if args.summary is not None else os.environ.get("GITHUB_STEP_SUMMARY")
+    result = report.write(params, args.out, pr_number=args.pr_number, base_ref=args.base_ref, summary_path=summary)
+    cut = " (truncated to the comment limit; full text in report-full.md)" if result["truncated"] else ""
+    print(f"report written to {result['out']}: {result['characters']} characters{cut}"
+          + (" and to the job summary" if result["summary"] else ""))
+    return 0
+
+
+def _post_comment(args: argparse.Namespace, params: dict) -> int:
+    from . import comment
+
+    result = comment.post(args.source, repo=args.repo, head_sha=args.head_sha, expect_pr=args.expect_pr)
+    if result["action"] == "skipped":
+        print(f"::warning::report comment not posted: {result['reason']}")
+        return 0
+    print(f"{result['action']} the report comment {result['comment_id']} on PR #{result['pr']}"
+          + (f": {result['url']}" if result.get("url") else ""))
+    if result.get("duplicates"):
+        print(f"::warning::PR #{result['pr']} has {result['duplicates']} more report comment(s); updated the oldest")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
@@ -150,6 +176,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--model-dir", default="build/model", help="exported model directory (default: build/model)")
     sub.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     sub.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    sub = add("report", _report, "render the pipeline's outputs as Markdown for the PR comment and the job summary")
+    sub.add_argument("--out", default="pr-report/report.md",
+                     help="report file; its folder also gets the plot, the HTML reports and the model "
+                          "(default: pr-report/report.md)")
+    sub.add_argument("--pr-number", help="pull request the report is for; written beside the report for the poster")
+    sub.add_argument("--base-ref", help="branch holding the champion's metrics when the gate did not run "
+                                        "(default: gate.base_ref)")
+    sub.add_argument("--summary", help="file to append the report to (default: $GITHUB_STEP_SUMMARY; '' for none)")
+    sub = add("post-comment", _post_comment,
+              "create or update the PR's one report comment from a report folder (GitHub REST API)")
+    sub.add_argument("--from", dest="source", default="pr-report",
+                     help="the downloaded report artifact: report.md and pr-number (default: pr-report)")
+    sub.add_argument("--repo", help="owner/name (default: $GITHUB_REPOSITORY)")
+    sub.add_argument("--head-sha", help="skip posting unless the PR's head is this commit (the reported run's)")
+    sub.add_argument("--expect-pr", help="fail unless the artifact names this PR (when the event knows it)")
     return parser
 
 

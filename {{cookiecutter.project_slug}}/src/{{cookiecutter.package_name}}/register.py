@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import datetime, timezone
+import time
 from pathlib import Path
 
 import mlflow
@@ -69,7 +69,7 @@ def promote(params: dict, version: int | None = None) -> dict:
         "run_id": found.run_id,
         "metrics": metrics,
         "git_commit": _git_commit(),
-        "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     CHAMPION.write_text(json.dumps(record, indent=2) + "\n")
     return record

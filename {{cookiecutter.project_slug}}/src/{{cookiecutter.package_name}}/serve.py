@@ -43,8 +43,8 @@ def load_model_dir(model_dir: str | Path) -> tuple[Any, dict, list[dict]]:
     missing = [name for name in (MODEL_FILE, METADATA_FILE, SCHEMA_FILE) if not (model_dir / name).is_file()]
     if missing:
         raise PipelineError(
-            f"model directory {model_dir}: {', '.join(missing)} not found; "
-            f"promote a champion and run `python -m {__package__} export --out {model_dir}`"
+            f"model directory {model_dir}: {', '.join(missing)} not found; promote a champion, then write "
+            f"the directory with `python -m {__package__} export` (see docs/serving.md)"
         )
     try:
         metadata = json.loads((model_dir / METADATA_FILE).read_text())
