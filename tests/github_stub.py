@@ -10,9 +10,10 @@ Endpoints, with GitHub's shapes and status codes:
   POST  /repos/{o}/{r}/issues/{n}/comments     {"body"} -> 201
   PATCH /repos/{o}/{r}/issues/comments/{id}    {"body"} -> 200
   GET   /repos/{o}/{r}/pulls/{n}               {"number", "head": {"sha"}} for the PRs in `pulls`
-A wrong or missing token gives 401, an unknown PR or comment 404, a body over 65,536 characters or
-not a string 422 (GitHub's "body is too long"). Every request is recorded in `requests`, with the
-Authorization header it carried. Comments written through the API belong to `github-actions[bot]`.
+A wrong or missing token gives 401, a write with a read-only token (as a fork PR's is) 403, an
+unknown PR or comment 404, a body over 65,536 characters or not a string 422 (GitHub's "body is too
+long"). Every request is recorded in `requests`, with the Authorization header it carried. Comments
+written through the API belong to `github-actions[bot]`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ PULL = re.compile(r"/repos/([^/]+)/([^/]+)/pulls/(\d+)")
 
 
 class GitHubStub:
-    def __init__(self, repo: str = "acme/demo", token: str = "stub-token", prs: tuple[int, ...] = (1,)):
+    def __init__(self, repo: str = "acme/demo", token: str = "stub-token", prs: tuple[int, ...] = (1,),
+                 read_only_tokens: tuple[str, ...] = ()):
         self.repo, self.token = repo, token
+        # Tokens that may read but not write, like a fork PR's GITHUB_TOKEN: writes get GitHub's 403.
+        self.read_only_tokens = set(read_only_tokens)
         self.pulls: dict[int, dict] = {n: {"number": n, "head": {"sha": f"{n:040x}"}} for n in prs}
         self.issues: dict[int, list[dict]] = {n: [] for n in prs}
         self.requests: list[dict] = []
@@ -146,7 +150,11 @@ class GitHubStub:
         handler.wfile.write(data)
 
     def _route(self, method, path, query, raw, handler, record):
-        if handler.headers.get("Authorization") != f"Bearer {self.token}":
+        auth = handler.headers.get("Authorization") or ""
+        token = auth.removeprefix("Bearer ").removeprefix("token ")
+        if token in self.read_only_tokens and method != "GET":
+            return 403, {"message": "Resource not accessible by integration", "status": "403"}, {}
+        if token != self.token and token not in self.read_only_tokens:
             return 401, {"message": "Bad credentials", "status": "401"}, {}
         body = None
         if raw:

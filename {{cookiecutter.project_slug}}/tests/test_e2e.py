@@ -101,3 +101,54 @@ def test_remote_tracking_server(project, mlflow_server, monkeypatch, params):
     version = client.get_model_version_by_alias(params["mlflow"]["model_name"], "challenger")
     assert int(version.version) == 1
     assert "test_" + next(iter(params["gate"]["thresholds"])) in client.get_run(version.run_id).data.metrics
+
+
+def corrupt_demo(project, params, how):
+    """Break the demo data the way a user's CSV might be broken; return (column, rule) to expect."""
+    import pandas as pd
+
+    path = project / params["data"]["path"]
+    frame = pd.read_csv(path)
+    target, first = params["data"]["target"], frame.columns[0]
+    if how == "empty-file":
+        path.write_text("")
+        return "", "readable_non_empty_csv"
+    if how == "missing-column":
+        frame = frame.drop(columns=[first])
+        rule = "column_in_dataframe"
+    elif how == "wrong-dtype":
+        frame[first] = frame[first].astype(object)
+        frame.loc[3, first] = "twelve"
+        rule = "coerce_dtype('float64')"
+    elif how == "all-null":
+        frame[first] = None
+        rule = "not_nullable"
+    elif how == "missing-target":
+        frame, first, rule = frame.drop(columns=[target]), target, "target_present"
+    elif how == "unknown-category":
+        # The demo data has no string features: use a user's CSV with one, then add a new category.
+        use_user_data(project, user_frame(params["task"]), params["task"])
+        assert run_cli("infer-schema").returncode == 0
+        path = project / "data/raw/user.csv"
+        frame = pd.read_csv(path)
+        frame.loc[0, "colour"] = "ultraviolet"
+        first, rule = "colour", "isin"
+    frame.to_csv(path, index=False)
+    return first, rule
+
+
+@pytest.mark.parametrize("how", ["missing-column", "wrong-dtype", "all-null", "empty-file", "missing-target",
+                                 "unknown-category"])
+def test_bad_data_stops_the_pipeline_and_registers_nothing(params, project, how):
+    column, rule = corrupt_demo(project, params, how)
+    result = subprocess.run([sys.executable, "-m", "dvc", "repro"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "failed to reproduce 'check'" in result.stderr
+    assert f"rule {rule}" in result.stderr
+    if column:
+        assert f"column '{column}'" in result.stderr
+    report = json.loads((project / "reports/data_check.json").read_text())
+    assert report["passed"] is False
+    assert not (project / "models/model.joblib").exists()
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    assert mlflow.MlflowClient().search_registered_models() == []

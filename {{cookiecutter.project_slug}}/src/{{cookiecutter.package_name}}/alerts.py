@@ -1,0 +1,122 @@
+"""Drift alerts: the verdict from reports/drift.json, and on drift, retraining plus one open issue.
+
+`drift-summary` only reads the report: it prints the verdict, sets the step outputs `drift` and
+`share`, and puts the drift table in the job summary. `drift-alert` acts on it through GitHub's REST
+API with $GITHUB_TOKEN: it starts the retraining workflow (workflow_dispatch) and opens the drift
+issue, or comments on the one already open, so repeated alerts stay in one place. Without drift it
+does nothing. Only the standard library; HTTP goes through the report poster's client (comment.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from . import ci
+from .comment import DEFAULT_API, GitHub
+from .errors import PipelineError
+from .report import DRIFT, PACKAGE, code, drift_section, number, run_links
+
+MARKER = f"<!-- {PACKAGE}-drift -->"  # hidden first line of the issue: finds it again
+LABEL = "drift"
+TITLE = "Data drift detected"
+WORKFLOW = "retrain.yml"
+WORKFLOW_FILE = re.compile(r"[A-Za-z0-9_.-]+\.ya?ml")
+REF = re.compile(r"[A-Za-z0-9_./-]+")
+
+
+def read_summary(path: Path | str = DRIFT) -> dict:
+    """The drift summary the `drift` command wrote."""
+    path = Path(path)
+    try:
+        summary = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found; run the drift stage first (`dvc repro drift`)") from None
+    except json.JSONDecodeError as exc:
+        raise PipelineError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("dataset_drift"), bool):
+        raise PipelineError(f"{path}: expected the `drift` command's summary (no boolean dataset_drift)")
+    return summary
+
+
+def verdict(summary: dict) -> str:
+    share, threshold = summary.get("drift_share"), summary.get("share_threshold")
+    state = "dataset drift detected" if summary["dataset_drift"] else "no dataset drift"
+    return f"{state}: share of drifted columns {number(share, 2)} (threshold {number(threshold, 2)})"
+
+
+def summarize(path: Path | str = DRIFT, env: dict | None = None) -> dict:
+    """The `drift-summary` command: the verdict as text, step outputs and a job-summary table."""
+    summary = read_summary(path)
+    ci.set_outputs({"drift": str(summary["dataset_drift"]).lower(), "share": summary.get("drift_share", "")}, env)
+    ci.add_summary(drift_section(summary)[1], env)
+    return summary
+
+
+def issue_body(summary: dict, dispatched: str, env: dict | None = None) -> str:
+    links = run_links(env)
+    where = f"[the drift run]({links['run']})" if links else "the drift run"
+    lines = [MARKER, f"{verdict(summary).capitalize()}, found by {where}.", "",
+             f"Retraining was requested: {code(dispatched)}. A candidate that passes the gate is proposed "
+             "for promotion in a pull request.", "", drift_section(summary)[1],
+             "Close this issue once the drift is understood; the next alert opens a new one."]
+    return "\n".join(lines)
+
+
+def comment_body(summary: dict, dispatched: str, env: dict | None = None) -> str:
+    links = run_links(env)
+    where = f"[this run]({links['run']})" if links else "a later run"
+    return (f"{MARKER}\nStill drifting according to {where}: {verdict(summary)}. "
+            f"Retraining was requested again: {code(dispatched)}.\n\n{drift_section(summary)[1]}")
+
+
+def find_issue(client: GitHub, label: str = LABEL) -> dict | None:
+    """The open drift issue: it carries the label and starts with our marker (pull requests excluded)."""
+    issues, _ = client.request("GET", f"/repos/{client.repo}/issues?state=open&labels={label}&per_page=100")
+    for issue in issues if isinstance(issues, list) else []:
+        if not isinstance(issue, dict) or "pull_request" in issue:
+            continue
+        if str(issue.get("body") or "").lstrip().startswith(MARKER):
+            return issue
+    return None
+
+
+def alert(
+    path: Path | str = DRIFT,
+    *,
+    workflow: str = WORKFLOW,
+    ref: str | None = None,
+    label: str = LABEL,
+    env: dict | None = None,
+) -> dict:
+    """The `drift-alert` command. Returns what was done: action none, or the dispatch and the issue."""
+    env = os.environ if env is None else env
+    summary = read_summary(path)
+    if not summary["dataset_drift"]:
+        return {"action": "none", "verdict": verdict(summary)}
+    ref = ref or env.get("GITHUB_REF_NAME") or "main"
+    if not WORKFLOW_FILE.fullmatch(workflow):
+        raise PipelineError(f"--workflow: expected a workflow file name such as {WORKFLOW}, got {workflow!r}")
+    if not REF.fullmatch(ref) or ".." in ref:
+        raise PipelineError(f"--ref: not a branch name: {ref!r}")
+    client = GitHub(env.get("GITHUB_TOKEN", ""), env.get("GITHUB_REPOSITORY", ""),
+                    env.get("GITHUB_API_URL") or DEFAULT_API)
+    links = run_links(env)
+    reason = f"drift: share {number(summary.get('drift_share'), 2)}" + (f" ({links['run']})" if links else "")
+    client.request("POST", f"/repos/{client.repo}/actions/workflows/{workflow}/dispatches",
+                   {"ref": ref, "inputs": {"reason": reason}})
+    dispatched = f"{workflow} on {ref}"
+    issue = find_issue(client, label)
+    if issue is not None:
+        number_ = int(issue["number"])
+        client.request("POST", f"/repos/{client.repo}/issues/{number_}/comments",
+                       {"body": comment_body(summary, dispatched, env)})
+        action = "updated"
+    else:
+        created, _ = client.request("POST", f"/repos/{client.repo}/issues",
+                                    {"title": TITLE, "body": issue_body(summary, dispatched, env), "labels": [label]})
+        number_ = int((created or {}).get("number", 0)) if isinstance(created, dict) else 0
+        action = "opened"
+    return {"action": action, "issue": number_, "dispatched": dispatched, "verdict": verdict(summary)}
