@@ -21,6 +21,16 @@ KEEP = {
     "data/raw/breast_cancer_current.csv": CLASSIFICATION,
     "data/raw/diabetes.csv": not CLASSIFICATION,
     "data/raw/diabetes_current.csv": not CLASSIFICATION,
+    # Level 1, continuous training: scheduled and data-triggered retraining, drift monitoring.
+    ".github/workflows/retrain.yml": LEVEL >= 1,
+    ".github/workflows/drift.yml": LEVEL >= 1,
+    ".github/workflows/keepalive.yml": LEVEL >= 1,
+    # Level 2, CI/CD automation: PR reports, image build and push, staged deploy, rollback.
+    ".github/workflows/pr-report.yml": LEVEL >= 2,
+    ".github/workflows/pr-comment.yml": LEVEL >= 2,
+    ".github/workflows/deploy.yml": LEVEL >= 2,
+    ".github/workflows/deploy-env.yml": LEVEL >= 2,
+    ".github/workflows/rollback.yml": LEVEL >= 2,
 }
 # Machine-specific keys that must not be recorded in the generated repo.
 UNRECORDED = ("_output_dir", "_repo_dir")

@@ -3,10 +3,11 @@
 Two projects are rendered (classification with an added string column that has gaps, and the plain
 regression demo); each runs its pipeline, `promote` and `export`, gets a wheelhouse built on the
 host, and an image built offline from the debootstrapped base (tests/docker/README.md). The
-container runs on a free 127.0.0.1 port and every check below talks to it over loopback only.
+container runs on a free 127.0.0.1 port and every check talks to it over loopback only.
 
-Without a Docker engine these tests skip and say why; MLOPS_REQUIRE_DOCKER=1 (set by .ci/run)
-turns the skip into a failure.
+One test per project, each check a subtest: under `pytest -n 2` (any --dist mode) each image is
+built once, by one worker. Without a Docker engine the tests skip and say why; MLOPS_REQUIRE_DOCKER=1
+(set by .ci/run) turns the skip into a failure.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,24 +100,22 @@ def add_string_column(project: Project) -> None:
     sh(sys.executable, "-m", project.package, "infer-schema", cwd=project.path, env={"PYTHONPATH": "src"})
 
 
-def render(out: Path, answers: dict, categorical: bool) -> Project:
+def prepare(out: Path, answers: dict, categorical: bool) -> Project:
+    """Render, run the pipeline, promote and export: build/model/ is then ready for the image."""
     # The gate is not under test here: let any model through.
     path = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(out),
                              extra_context={**answers, "gate_min_score": "0.0"}))
-    return Project(path, path.name.replace("-", "_"), categorical)
-
-
-def run_pipeline(project: Project) -> None:
-    """Pipeline, promote and export: build/model/ is then ready for the image."""
-    if project.categorical:
+    project = Project(path, path.name.replace("-", "_"), categorical)
+    if categorical:
         add_string_column(project)
-    path, env = project.path, {**GIT_ENV, "PYTHONPATH": str(project.path / "src"), "MLFLOW_TRACKING_URI": None}
+    env = {**GIT_ENV, "PYTHONPATH": str(path / "src"), "MLFLOW_TRACKING_URI": None}
     sh("git", "init", "-q", "-b", "main", cwd=path)
     sh("git", "add", "-A", cwd=path)
     sh("git", "commit", "-qm", "init", cwd=path, env=env)
     sh(sys.executable, "-m", "dvc", "repro", cwd=path, env=env)
     sh(sys.executable, "-m", project.package, "promote", cwd=path, env=env)
     sh(sys.executable, "-m", project.package, "export", cwd=path, env=env)
+    return project
 
 
 def free_port() -> int:
@@ -143,16 +143,21 @@ class Served:
     tag: str
     name: str
     client: httpx.Client
+    frame: pd.DataFrame  # the held-out split as the model sees it
+    records: list[dict]  # the same rows as JSON records (NaN -> null)
 
 
-# One xdist group per variant: with `pytest -n 2 --dist loadgroup` each worker builds one image.
-@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.xdist_group(f"docker-{name}"))
-                                        for name in VARIANTS])
-def served(request, engine, tmp_path_factory) -> Served:
+def held_out(project: Project) -> tuple[pd.DataFrame, list[dict]]:
+    columns = json.loads((project.path / "build/model/input_schema.json").read_text())["columns"]
+    dtypes = {c["name"]: "float64" if c["dtype"] == "float64" else object for c in columns}
+    frame = pd.read_csv(project.path / "data/prepared/test.csv", dtype=dtypes)[list(dtypes)]
+    return frame, frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+
+@pytest.fixture(params=list(VARIANTS))
+def served(request, engine, tmp_path) -> Iterator[Served]:
     """The variant's project with its pipeline run, and its image built and running; all removed afterwards."""
-    answers, categorical = VARIANTS[request.param]
-    project = render(tmp_path_factory.mktemp(request.param), answers, categorical)
-    run_pipeline(project)
+    project = prepare(tmp_path, *VARIANTS[request.param])
     suffix = uuid.uuid4().hex[:8]
     tag, name = f"mlops-template-test/{project.path.name}:{suffix}", f"mlops-template-test-{suffix}"
     build = ("docker", "build", "--force-rm", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}")
@@ -171,22 +176,13 @@ def served(request, engine, tmp_path_factory) -> Served:
         wait_healthy(name)
         # trust_env=False: no proxy from the environment; this traffic stays on loopback.
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as client:
-            yield Served(project, tag, name, client)
+            yield Served(project, tag, name, client, *held_out(project))
     finally:
         sh("docker", "rm", "-f", name, check=False)
         sh("docker", "rmi", tag, f"{tag}-builder", check=False)
 
 
-def held_out(served: Served) -> tuple[pd.DataFrame, list[dict]]:
-    """The held-out split as the model sees it, and as JSON records (NaN -> null)."""
-    columns = json.loads((served.project.path / "build/model/input_schema.json").read_text())["columns"]
-    dtypes = {c["name"]: "float64" if c["dtype"] == "float64" else object for c in columns}
-    frame = pd.read_csv(served.project.path / "data/prepared/test.csv", dtype=dtypes)[list(dtypes)]
-    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    return frame, records
-
-
-def test_health_and_metadata(served: Served):
+def check_health_and_metadata(served: Served) -> None:
     assert served.client.get("/health").json()["status"] == "ok"
     metadata = served.client.get("/metadata").json()
     champion = json.loads((served.project.path / "champion.json").read_text())
@@ -194,74 +190,38 @@ def test_health_and_metadata(served: Served):
     assert (metadata["version"], metadata["metrics"], metadata["git_commit"]) == (
         champion["version"], champion["metrics"], head)
     record = served.client.get("/openapi.json").json()["components"]["schemas"]["Record"]
-    assert record["additionalProperties"] is False
+    assert record["additionalProperties"] is False and len(record["required"]) == served.frame.shape[1]
     if served.project.categorical:
         assert record["properties"]["clinic"]["anyOf"][0]["enum"] == ["east", "north", "south"]
 
 
-def test_image_holds_the_model_metadata(served: Served):
+def check_image_holds_the_model_metadata(served: Served) -> None:
     shown = sh("docker", "run", "--rm", "--network", "none", "--entrypoint", "cat", served.tag,
                "/opt/model/metadata.json").stdout
     exported = json.loads((served.project.path / "build/model/metadata.json").read_text())
     assert json.loads(shown) == exported
-    assert {"version", "metrics", "git_commit"} <= exported.keys() and exported["git_commit"]
+    assert exported["version"] and exported["metrics"] and exported["git_commit"]
 
 
-def test_prediction_equals_in_process(served: Served):
-    frame, records = held_out(served)
-    assert 0 < len(records) <= MAX_ROWS
-    response = served.client.post("/predict", json={"records": records})
+def check_prediction_equals_in_process(served: Served) -> None:
+    assert 0 < len(served.records) <= MAX_ROWS
+    response = served.client.post("/predict", json={"records": served.records})
     assert response.status_code == 200, response.text
-    exported = joblib.load(served.project.path / "build/model/model.joblib").predict(frame).tolist()
-    trained = joblib.load(served.project.path / "models/model.joblib").predict(frame).tolist()
+    exported = joblib.load(served.project.path / "build/model/model.joblib").predict(served.frame).tolist()
+    trained = joblib.load(served.project.path / "models/model.joblib").predict(served.frame).tolist()
     assert response.json()["predictions"] == exported == trained
     if served.project.categorical:
-        assert frame["clinic"].isna().any()  # rows with a missing category were scored too
+        assert served.frame["clinic"].isna().any()  # rows with a missing category were scored too
 
 
-def bad_requests(record: dict, column: str) -> dict[str, tuple[bytes, dict, int, str]]:
-    """Each kind of bad input -> (body, headers, expected status, what the message must say)."""
-
-    def batch(*records: dict) -> bytes:
-        return json.dumps({"records": list(records)}).encode()  # NaN/Infinity as JS literals
-
-    return {
-        "malformed JSON": (b'{"records": [', JSON, 400, "malformed JSON"),
-        "wrong type": (batch({**record, column: "12.5"}), JSON, 422, f"records[0].{column}: Input should be"),
-        "missing column": (batch({k: v for k, v in record.items() if k != column}), JSON, 422,
-                           f"records[0].{column}: Field required"),
-        "extra column": (batch({**record, "surprise": 1.0}), JSON, 422, "records[0].surprise: Extra inputs"),
-        "NaN": (batch({**record, column: float("nan")}), JSON, 422, f"records[0].{column}: Input should be a finite"),
-        "infinity": (batch({**record, column: float("inf")}), JSON, 422, f"records[0].{column}: Input should be a fin"),
-        "unknown category": (batch({**record, "clinic": "west"}), JSON, 422, "records[0].clinic: Input should be"),
-        "empty batch": (batch(), JSON, 422, "records: List should have at least 1 item"),
-        "batch over the limit": (batch(*[record] * (MAX_ROWS + 1)), JSON, 422, "records: List should have at most"),
-        "oversized body": (batch(record) + b" " * MAX_BYTES, JSON, 413, "larger than the limit"),
-        "wrong content type": (batch(record), {"content-type": "text/csv"}, 415, "must be application/json"),
-    }
-
-
-@pytest.mark.parametrize("case", list(bad_requests({}, "x")))
-def test_bad_input_is_a_4xx_naming_the_problem(served: Served, case: str):
-    if case == "unknown category" and not served.project.categorical:
-        pytest.skip("this project has no string column")
-    frame, records = held_out(served)
-    numeric = next(name for name, dtype in frame.dtypes.items() if dtype == "float64")
-    content, headers, status, message = bad_requests(records[0], numeric)[case]
-    response = served.client.post("/predict", content=content, headers=headers)
-    assert response.status_code == status, response.text
-    assert message in response.json()["detail"]
-
-
-def test_one_json_log_line_per_request(served: Served):
+def check_one_json_log_line_per_request(served: Served) -> None:
     def predict_lines() -> list[dict]:
         out = sh("docker", "logs", served.name).stdout  # the app logs to stdout, uvicorn to stderr
         lines = [json.loads(line) for line in out.splitlines()]  # every line is JSON
         return [line for line in lines if line.get("path") == "/predict"]
 
     before = len(predict_lines())
-    records = held_out(served)[1][:3]
-    served.client.post("/predict", json={"records": records})
+    served.client.post("/predict", json={"records": served.records[:3]})
     served.client.post("/predict", json={"records": []})
     served.client.post("/predict", content=b"x", headers={"content-type": "text/plain"})
     lines = predict_lines()[before:]
@@ -269,12 +229,12 @@ def test_one_json_log_line_per_request(served: Served):
     assert lines[0]["rows"] == 3 and "duration_ms" in lines[0] and "error" in lines[1]
 
 
-def test_runs_as_non_root(served: Served):
+def check_runs_as_non_root(served: Served) -> None:
     assert sh("docker", "exec", served.name, "id", "-u").stdout.strip() not in ("", "0")
     assert sh("docker", "inspect", "-f", "{{.Config.User}}", served.tag).stdout.strip() == "10001:10001"
 
 
-def test_image_is_clean(served: Served):
+def check_image_is_clean(served: Served) -> None:
     # As root inside the image, so root-only paths are really looked at. (The base's own
     # /usr/share/python-wheels, which python3-venv needs, is not ours to remove.)
     script = ('test ! -e /root/.cache && test ! -e /opt/venv/bin/pip && test ! -e /wheels'
@@ -286,12 +246,54 @@ def test_image_is_clean(served: Served):
     assert result.stdout.strip() == "clean", result.stdout + result.stderr
 
 
-def test_startup_fails_fast_without_a_model(served: Served):
+def check_startup_fails_fast_without_a_model(served: Served) -> None:
     started = time.monotonic()
     result = sh("docker", "run", "--rm", "--network", "none", "-e", "MODEL_DIR=/nonexistent", served.tag,
                 check=False, timeout=120)
     assert result.returncode != 0 and time.monotonic() - started < 60
     assert "/nonexistent: model.joblib, metadata.json, input_schema.json not found" in result.stderr
+
+
+def bad_requests(record: dict, column: str, categorical: bool) -> dict[str, tuple[bytes, dict, int, str]]:
+    """Each kind of bad input -> (body, headers, expected status, what the message must say)."""
+
+    def batch(*records: dict) -> bytes:
+        return json.dumps({"records": list(records)}).encode()  # NaN/Infinity as JS literals
+
+    cases = {
+        "malformed JSON": (b'{"records": [', JSON, 400, "malformed JSON"),
+        "wrong type": (batch({**record, column: "12.5"}), JSON, 422, f"records[0].{column}: Input should be"),
+        "missing column": (batch({k: v for k, v in record.items() if k != column}), JSON, 422,
+                           f"records[0].{column}: Field required"),
+        "extra column": (batch({**record, "surprise": 1.0}), JSON, 422, "records[0].surprise: Extra inputs"),
+        "NaN": (batch({**record, column: float("nan")}), JSON, 422, f"records[0].{column}: Input should be a finite"),
+        "infinity": (batch({**record, column: float("inf")}), JSON, 422, f"records[0].{column}: Input should be a fin"),
+        "empty batch": (batch(), JSON, 422, "records: List should have at least 1 item"),
+        "batch over the limit": (batch(*[record] * (MAX_ROWS + 1)), JSON, 422, "records: List should have at most"),
+        "oversized body": (batch(record) + b" " * MAX_BYTES, JSON, 413, "larger than the limit"),
+        "wrong content type": (batch(record), {"content-type": "text/csv"}, 415, "must be application/json"),
+    }
+    if categorical:
+        cases["unknown category"] = (batch({**record, "clinic": "west"}), JSON, 422, "records[0].clinic: Input should")
+    return cases
+
+
+CHECKS = [check_health_and_metadata, check_image_holds_the_model_metadata, check_prediction_equals_in_process,
+          check_one_json_log_line_per_request, check_runs_as_non_root, check_image_is_clean,
+          check_startup_fails_fast_without_a_model]
+
+
+def test_serving_image(served: Served, subtests):
+    for check in CHECKS:
+        with subtests.test(msg=check.__name__.removeprefix("check_")):
+            check(served)
+    numeric = next(name for name, dtype in served.frame.dtypes.items() if dtype == "float64")
+    for case, (content, headers, status, message) in bad_requests(
+            served.records[0], numeric, served.project.categorical).items():
+        with subtests.test(msg=f"bad input: {case}"):
+            response = served.client.post("/predict", content=content, headers=headers)
+            assert response.status_code == status, response.text
+            assert message in response.json()["detail"]
 
 
 def test_dockerfile_passes_hadolint(tmp_path):

@@ -19,15 +19,21 @@ COMMON = {
     "schema.yaml",
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "checks", "cli", "config", "drift", "errors",
                                    "evaluate", "export", "gate", "prepare", "register", "serve", "tracking",
-                                   "train", "report", "comment")),
+                                   "train", "report", "comment", "ci", "alerts", "smoke")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
-                                "test_train", "test_report", "test_comment")),
+                                "test_train", "test_report", "test_comment", "test_ci")),
+    ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
+    *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
 }
 DATA = {
     "classification": {"data/raw/breast_cancer.csv", "data/raw/breast_cancer_current.csv"},
     "regression": {"data/raw/diabetes.csv", "data/raw/diabetes_current.csv"},
 }
-BY_LEVEL: dict[str, set[str]] = {"0": set(), "1": set(), "2": set()}
+BY_LEVEL: dict[str, set[str]] = {
+    "0": set(),
+    "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive")},
+    "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "deploy-env", "rollback")},
+}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter")  # `${{ }}` is GitHub Actions' own syntax
 
 

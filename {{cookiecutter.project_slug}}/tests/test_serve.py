@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import joblib
 import mlflow
@@ -25,7 +26,7 @@ def batch(*records: dict) -> bytes:
     return json.dumps({"records": list(records)}).encode()
 
 
-def model_dir(params: dict, frame: pd.DataFrame, out) -> tuple:
+def model_dir(params: dict, frame: pd.DataFrame, out: Path) -> tuple[Path, pd.DataFrame]:
     """What `export` writes, for a small model trained here rather than fetched from the registry."""
     X, y = train.split_xy(frame, params)
     model = train.build_pipeline(params, X).fit(X, y)
@@ -141,11 +142,17 @@ def test_one_json_log_line_per_request(demo, capsys):
     assert lines[1]["rows"] == 2 and "records" in lines[2]["error"] and lines[0]["duration_ms"] >= 0
 
 
-def test_startup_fails_fast_without_a_model(tmp_path, project):
+def test_startup_fails_fast_without_a_model(small_params, tmp_path):
     with pytest.raises(PipelineError, match="model.joblib, metadata.json, input_schema.json not found"):
         serve.create_app(tmp_path / "nothing")
     result = run_cli("serve", "--model-dir", str(tmp_path / "nothing"), "--port", "1")
     assert result.returncode == 2 and "not found" in result.stderr and "export" in result.stderr
+
+    out, _ = model_dir(small_params, pd.read_csv(small_params["data"]["path"]), tmp_path / "model")
+    schema = json.loads((out / serve.SCHEMA_FILE).read_text())
+    (out / serve.SCHEMA_FILE).write_text(json.dumps({"columns": schema["columns"][1:]}))
+    with pytest.raises(PipelineError, match="are not the model's inputs"):
+        serve.create_app(out)
 
 
 def test_export_writes_the_champion_with_its_metadata(params, project, tmp_path):

@@ -144,6 +144,42 @@ def _post_comment(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _champion(args: argparse.Namespace, params: dict) -> int:
+    from . import ci
+
+    record = ci.champion(args.file)
+    print(f"champion: {record['model_name']} version {record['version']} (run {record.get('run_id')}, "
+          f"commit {record.get('git_commit')}, promoted {record.get('promoted_at')})")
+    return 0
+
+
+def _drift_summary(args: argparse.Namespace, params: dict) -> int:
+    from . import alerts
+
+    print(alerts.verdict(alerts.summarize(args.summary)))
+    return 0
+
+
+def _drift_alert(args: argparse.Namespace, params: dict) -> int:
+    from . import alerts
+
+    result = alerts.alert(args.summary, workflow=args.workflow, ref=args.ref, label=args.label)
+    if result["action"] == "none":
+        print(f"{result['verdict']}: nothing to do")
+    else:
+        print(f"{result['verdict']}; started {result['dispatched']}; {result['action']} issue #{result['issue']}")
+    return 0
+
+
+def _smoke(args: argparse.Namespace, params: dict) -> int:
+    from . import smoke
+
+    result = smoke.run(args.url, args.wait, args.expect_version)
+    print(f"smoke test passed: {result['url']} serves model version {result['model_version']}; "
+          f"one record of {result['columns']} columns scored {result['prediction']!r}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
@@ -191,6 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--repo", help="owner/name (default: $GITHUB_REPOSITORY)")
     sub.add_argument("--head-sha", help="skip posting unless the PR's head is this commit (the reported run's)")
     sub.add_argument("--expect-pr", help="fail unless the artifact names this PR (when the event knows it)")
+    sub = add("champion", _champion, "show the champion recorded in champion.json (in CI also as step outputs)")
+    sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub = add("drift-summary", _drift_summary,
+              "the drift verdict from reports/drift.json (in CI also as step outputs and the job summary)")
+    sub.add_argument("--summary", default="reports/drift.json", help="drift summary (default: reports/drift.json)")
+    sub = add("drift-alert", _drift_alert,
+              "on drift, start the retraining workflow and open or update the drift issue (GitHub REST API)")
+    sub.add_argument("--summary", default="reports/drift.json", help="drift summary (default: reports/drift.json)")
+    sub.add_argument("--workflow", default="retrain.yml", help="workflow file to dispatch (default: retrain.yml)")
+    sub.add_argument("--ref", help="branch to retrain on (default: $GITHUB_REF_NAME, else main)")
+    sub.add_argument("--label", default="drift", help="label of the drift issue (default: drift)")
+    sub = add("smoke", _smoke, "smoke-test a running model API: /health, then /predict with one valid record")
+    sub.add_argument("--url", default="http://127.0.0.1:8000", help="base URL (default: http://127.0.0.1:8000)")
+    sub.add_argument("--wait", type=float, default=60, help="seconds to wait for /health (default: 60)")
+    sub.add_argument("--expect-version", type=lambda v: int(v) if v.strip() else None,
+                     help="fail unless /health reports this model version (empty: any)")
     return parser
 
 

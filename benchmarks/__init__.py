@@ -1,0 +1,1 @@
+"""Benchmarks of the generated project: `make bench` (see README.md here)."""

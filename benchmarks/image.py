@@ -1,0 +1,98 @@
+"""The serving image: its size above the base, the dependency floor, and cold start.
+
+Built the way tests/test_docker.py builds it here (tests/docker/README.md): the engine and the
+debootstrapped base come from the idempotent scripts in tests/docker/, the wheelhouse is built on
+the host with the model's pinned versions, and containers run with --network host on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from . import serving
+
+DOCKER_DIR = Path(__file__).resolve().parents[1] / "tests" / "docker"
+BASE_IMAGE = "mlops-template/python-base:bookworm"
+
+
+def sh(*argv: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 1800) -> str:
+    result = subprocess.run(argv, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                            timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"`{' '.join(argv)}` exited {result.returncode}:\n{(result.stdout + result.stderr)[-3000:]}")
+    return result.stdout
+
+
+def tree_bytes(path: Path) -> int:
+    """Apparent size (sum of file sizes, as a layer's tar counts them), not disk blocks."""
+    return sum(os.lstat(os.path.join(root, name)).st_size
+               for root, _, files in os.walk(path) for name in files)
+
+
+def dependency_floor(project: Path, wheels: Path, workdir: Path) -> int:
+    """Bytes of site-packages in a fresh venv holding only the project's runtime dependencies.
+
+    pip installs as the Dockerfile does (same wheels, same constraints, bytecode compiled), but into a
+    venv created without pip, so pip itself is not counted, and nothing is stripped afterwards.
+    """
+    venv = workdir / "floor-venv"
+    sh(sys.executable, "-m", "venv", "--without-pip", str(venv))
+    wheel = next(wheels.glob(f"{project.name.replace('-', '_')}-*.whl"))
+    sh(sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install", "--quiet", "--no-index",
+       "--disable-pip-version-check", "--find-links", str(wheels), "--constraint",
+       str(project / "build/model/requirements.txt"), str(wheel))
+    return tree_bytes(next(venv.glob("lib/python*/site-packages")))
+
+
+def size(image: str) -> int:
+    return int(sh("docker", "image", "inspect", "-f", "{{.Size}}", image))
+
+
+def cold_start(tag: str, runs: int) -> list[float]:
+    """Seconds from `docker run` until GET /health answers 200, per run (a new container each time)."""
+    times = []
+    for _ in range(runs):
+        port, name = serving.free_port(), f"bench-{uuid.uuid4().hex[:8]}"
+        started = time.perf_counter()
+        try:
+            sh("docker", "run", "-d", "--name", name, "--network", "host", "--read-only", "--cap-drop", "ALL",
+               "--security-opt", "no-new-privileges", "-e", "UVICORN_HOST=127.0.0.1", "-e", f"UVICORN_PORT={port}",
+               tag)
+            serving.wait_healthy(port, None, 120)
+            times.append(time.perf_counter() - started)
+        finally:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    return times
+
+
+def measure(project: Path, workdir: Path, runs: int) -> dict:
+    for script, timeout in (("engine.sh", 300), ("base_image.sh", 1800)):
+        sh(str(DOCKER_DIR / script), timeout=timeout)
+    wheels = project / "build/wheels"
+    sh(str(DOCKER_DIR / "wheelhouse.sh"), str(project), str(wheels),
+       env={"PYTHON": sys.executable, "PIP_CONSTRAINT": str(project / "build/model/requirements.txt")})
+    tag = f"mlops-template-bench/{project.name}:{uuid.uuid4().hex[:8]}"
+    build = ("docker", "build", "--force-rm", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}")
+    try:
+        # The builder stage gets its own tag so that removing both leaves no dangling image behind.
+        started = time.perf_counter()
+        sh(*build, "--target", "builder", "-t", f"{tag}-builder", str(project))
+        sh(*build, "-t", tag, str(project))
+        build_s = time.perf_counter() - started
+        image, base = size(tag), size(BASE_IMAGE)
+        # What is in the layers above the base: the venv (stripped of pip and test suites) and the model.
+        parts = sh("docker", "run", "--rm", "--network", "none", "--entrypoint", "du", tag, "-sb",
+                   "/opt/venv", "/opt/model").split()
+        starts = cold_start(tag, runs)
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag, f"{tag}-builder"], capture_output=True, check=False)
+    return {"image_bytes": image, "base_bytes": base, "above_base_bytes": image - base,
+            "venv_bytes": int(parts[0]), "model_bytes": int(parts[2]), "build_s": build_s,
+            "floor_bytes": dependency_floor(project, wheels, workdir), "cold_start_s": starts,
+            "cold_start_median_s": statistics.median(starts)}

@@ -1,0 +1,187 @@
+"""The results as one Markdown table (every row, with goals), plus the machine it ran on.
+
+Rows have stable IDs (S = serving, I = image, P = pipeline, D = drift) so the smoke test can check
+that every row is there and the notes can point at one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+
+ROW_IDS = [f"S{i}" for i in range(1, 13)] + ["I1", "I2", "I3"] + [f"P{i}" for i in range(1, 5)] + \
+    [f"D{i}" for i in range(1, 7)]
+HEADER = ["Row", "Area", "Measure", "Ours", "Baseline", "Ratio", "Goal", "Met"]
+PACKAGES = ("scikit-learn", "pandas", "numpy", "mlflow", "evidently", "dvc", "fastapi", "uvicorn", "pydantic")
+
+
+def num(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def ratio(ours: float | None, baseline: float | None) -> float | None:
+    return ours / baseline if ours is not None and baseline else None
+
+
+def mb(n: int | float) -> float:
+    return n / 1e6
+
+
+def _serving_rows(s: dict) -> list[list]:
+    rows = []
+    for index, (payload, label) in enumerate((("single", "1 record"), ("batch", "100 records"))):
+        ours, ml = s["ours"][payload], s["mlflow"][payload]
+        base = 1 + 5 * index
+        rps_ratio = ratio(ours["max"]["rps"], ml["max"]["rps"])
+        p99_ratio = ratio(ours["max"]["p99_ms"], ml["max"]["p99_ms"])
+        single = payload == "single"
+        rows += [
+            [f"S{base}", f"{label}: requests/s at max load", num(ours["max"]["rps"]), num(ml["max"]["rps"]),
+             rps_ratio, ("≥ 3×", rps_ratio is not None and rps_ratio >= 3) if single else None],
+            [f"S{base + 1}", f"{label}: p50 latency at max load (ms)", num(ours["max"]["p50_ms"]),
+             num(ml["max"]["p50_ms"]), ratio(ours["max"]["p50_ms"], ml["max"]["p50_ms"]), None],
+            [f"S{base + 2}", f"{label}: p99 latency at max load (ms)", num(ours["max"]["p99_ms"]),
+             num(ml["max"]["p99_ms"]), p99_ratio,
+             ("≤ 0.33×", p99_ratio is not None and p99_ratio <= 1 / 3) if single else None],
+            [f"S{base + 3}", f"{label}: errors (max load + half load)",
+             str(ours["max"]["errors"] + ours["half"]["errors"]), str(ml["max"]["errors"] + ml["half"]["errors"]),
+             None, None],
+            [f"S{base + 4}", f"{label}: p99 latency at 50% of own max (ms; rate in requests/s)",
+             f"{num(ours['half']['p99_ms'])} @ {num(ours['half']['target_rps'])}",
+             f"{num(ml['half']['p99_ms'])} @ {num(ml['half']['target_rps'])}",
+             ratio(ours["half"]["p99_ms"], ml["half"]["p99_ms"]), None],
+        ]
+    agreed = f"{s['rows'] - s['disagreements']}/{s['rows']} identical"
+    rows += [
+        ["S11", "predictions on the held-out split", agreed, agreed, None, ("all agree", s["agree"])],
+        ["S12", "start-up: process start to healthy /health (s)", num(s["ours"]["startup_s"]),
+         num(s["mlflow"]["startup_s"]), ratio(s["ours"]["startup_s"], s["mlflow"]["startup_s"]), None],
+    ]
+    return [["Serving", *row] for row in rows]
+
+
+def _image_rows(i: dict) -> list[list]:
+    above, floor = mb(i["above_base_bytes"]), mb(i["floor_bytes"])
+    r = ratio(above, floor)
+    starts = ", ".join(num(t, 2) for t in i["cold_start_s"])
+    return [["Image", *row] for row in (
+        ["I1", "image minus base layer (MB) vs installed runtime deps", num(above), num(floor), r,
+         ("≤ 1.15×", r is not None and r <= 1.15)],
+        ["I2", "of which: venv / model (MB)", f"{num(mb(i['venv_bytes']))} / {num(mb(i['model_bytes']))}",
+         "", None, None],
+        ["I3", f"cold start: `docker run` to healthy /health (s, median of {starts})",
+         num(i["cold_start_median_s"], 2), "", None, None],
+    )]
+
+
+def _pipeline_rows(p: dict) -> list[list]:
+    suite = p["suite"]
+    outcome = f"{suite.get('passed', 0)} passed" + (f", {suite['failed']} failed" if suite.get("failed") else "")
+    warm = p["warm"]["seconds"]
+    return [["Pipeline", *row] for row in (
+        ["P1", "demo pipeline, cold (`dvc repro` in a fresh clone) (s)", num(p["cold"]["seconds"]), "", None, None],
+        ["P2", "demo pipeline, warm (`dvc repro --force`, caches hot) (s)", num(warm), "", None,
+         ("< 30 s", warm < 30)],
+        ["P3", "no-op `dvc repro` (s)", num(p["noop"]["seconds"]), "", None, None],
+        ["P4", f"generated test suite (s; {outcome})", num(suite["seconds"]), "", None,
+         ("passes", suite["returncode"] == 0)],
+    )]
+
+
+def _drift_rows(small: dict, large: dict) -> list[list]:
+    rows = []
+    for index, d in enumerate((small, large)):
+        base, big = 1 + 3 * index, index == 1
+        size = f"{d['rows']:,} rows × {d['columns']}"
+        t = ratio(d["ours"]["seconds"], d["full"]["seconds"])
+        flagged = f"{len(d['ours']['flagged'])} flagged, {'=' if d['known_columns'] else '≠'} planted"
+        rows += [
+            [f"D{base}", f"{size}: time (s)", num(d["ours"]["seconds"]), num(d["full"]["seconds"]), t,
+             ("< 20 s", d["ours"]["seconds"] < 20) if big else None],
+            [f"D{base + 1}", f"{size}: peak memory, ru_maxrss (MB)", num(d["ours"]["peak_mb"], 0),
+             num(d["full"]["peak_mb"], 0), ratio(d["ours"]["peak_mb"], d["full"]["peak_mb"]), None],
+            [f"D{base + 2}", f"{size}: drifted columns ({len(d['shifted'])} planted)",
+             flagged, f"{len(d['full']['flagged'])} flagged", None,
+             ("same columns", d["same_columns"]) if big else None],
+        ]
+    return [["Drift", *row] for row in rows]
+
+
+def _missing(area: str, ids: list[str], why: str) -> list[list]:
+    return [[area, row_id, why, "", "", None, None] for row_id in ids]
+
+
+def rows(results: dict) -> list[list]:
+    """[area, id, measure, ours, baseline, ratio, (goal, met) | None] for every row, in ROW_IDS order."""
+    out = []
+    sections = (
+        ("Serving", "serving", [f"S{i}" for i in range(1, 13)], lambda r: _serving_rows(r["serving"])),
+        ("Image", "image", ["I1", "I2", "I3"], lambda r: _image_rows(r["image"])),
+        ("Pipeline", "pipeline", [f"P{i}" for i in range(1, 5)], lambda r: _pipeline_rows(r["pipeline"])),
+        ("Drift", "drift", [f"D{i}" for i in range(1, 7)], lambda r: _drift_rows(*r["drift"])),
+    )
+    for area, key, ids, build in sections:
+        if key in results:
+            out += build(results)
+        else:
+            out += _missing(area, ids, results.get("skipped", {}).get(key, "not run"))
+    return out
+
+
+def table(results: dict) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for area, row_id, measure, ours, baseline, r, goal in rows(results):
+        goal_text, met = ("", "") if goal is None else (goal[0], "yes" if goal[1] else "**no**")
+        cells = [row_id, area, measure, ours, baseline, "" if r is None else f"{r:.2f}×", goal_text, met]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def missed(results: dict) -> list[str]:
+    return [row[1] for row in rows(results) if row[6] is not None and not row[6][1]]
+
+
+def _first(path: str, prefix: str) -> str:
+    try:
+        with open(path) as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith(prefix)), "?")
+    except OSError:
+        return "?"
+
+
+def machine() -> dict:
+    try:
+        docker = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "no engine"
+    except (OSError, subprocess.TimeoutExpired):
+        docker = "not installed"
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return {
+        "cpu": _first("/proc/cpuinfo", "model name"),
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(_first("/proc/meminfo", "MemTotal").split()[0]) / 2**20, 1),
+        "os": _os_name(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "docker": docker,
+        "packages": ", ".join(versions),
+    }
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            fields = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        return fields.get("PRETTY_NAME", "?").strip('"')
+    except OSError:
+        return "?"

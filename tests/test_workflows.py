@@ -1,0 +1,482 @@
+"""The generated GitHub Actions workflows: hardened and lint-clean at every level, and green under act.
+
+Static, for every level x task render (seconds): top-level `permissions: {}`; per-job permissions,
+each with a why-comment; every action pinned to a full SHA from tests/act/action-pins.tsv with its
+version comment; no pull_request_target; checkout never persists credentials; no `${{ }}` inside
+`run:`; timeout-minutes on every job; concurrency everywhere (pull-request runs cancel superseded
+ones, training and deploys never cancel); thin steps (one command each); Dependabot with a cooldown;
+CODEOWNERS over .github/; actionlint (with shellcheck) and `zizmor --offline` find nothing at low
+severity or above.
+
+Under act (tests/act/harness.py: host mode, strict, offline in a private network namespace), each
+scenario on its own fresh render, so `pytest -n 2` runs each once:
+- level 0: ci.yml on push (lint, tests, data checks); train.yml by workflow_dispatch, with artifacts;
+- level 0: container.yml builds the serving image for real (Docker);
+- level 1: the schedule runs retrain.yml (gate passes; promotion PR with champion.json and metrics),
+  drift.yml on a drifted batch (report; retrain.yml dispatched; one issue, commented on by a second
+  run) and keepalive.yml; then an impossible gate threshold fails training and proposes nothing;
+- level 2: pr-report.yml on pull_request, then pr-comment.yml on workflow_run posts the report;
+- level 2: deploy.yml pushes the image (commit and model-version tags, SBOM, provenance) and deploys
+  it to staging then production, each smoke-tested; rollback.yml re-deploys it by tag.
+
+The GitHub API calls (dispatch, issues, comments, enable) go to a stand-in inside act's namespace,
+and `docker run --network host` deployments are reached through a bridge (tests/act/loopback.py).
+The workflows' setup action is skipped: this interpreter's environment already has every dependency
+(CI_PREINSTALLED, PATH, PYTHONPATH); on GitHub it always installs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from act.harness import act_binary, events, init_git_repo, read_pins, run_act
+from act.loopback import Loopback, free_port
+from conftest import COMBOS, TEMPLATE, render
+
+DOCKER_DIR = TEMPLATE / "tests" / "docker"
+BASE_IMAGE = "mlops-template/python-base:bookworm"
+REQUIRE_DOCKER = os.environ.get("MLOPS_REQUIRE_DOCKER") == "1"
+REPO = "acme/demo"  # init_git_repo's origin: github.repository under act
+REGISTRY = "127.0.0.1:5999"  # nothing listens there: an accidental pull stays on loopback and fails
+RETRAIN_CRON = "0 4 * * 1"
+PINS = {(action, sha): version for action, version, sha in read_pins()}
+WORKFLOWS = ".github/workflows"
+SHA_USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([^@\s]+)@(\S+)(.*)$")
+PERMISSION = re.compile(r"^\s+(?:actions|attestations|checks|contents|deployments|id-token|issues|packages|pages|"
+                        r"pull-requests|security-events|statuses):\s*(?:read|write|none)\s*(#.*)?$")
+PR_WORKFLOWS = {"ci.yml", "container.yml", "pr-report.yml"}  # superseded runs are cancelled
+NEVER_CANCELLED = {"train.yml", "retrain.yml", "drift.yml", "deploy.yml", "deploy-env.yml", "rollback.yml"}
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if not found:
+        pytest.fail(f"{name} not found: pip install -r tests/act/requirements.txt")
+    return found
+
+
+def load(path: Path) -> dict:
+    doc = yaml.safe_load(path.read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as True
+    return doc
+
+
+def workflows(project: Path) -> dict[str, dict]:
+    return {p.name: load(p) for p in sorted((project / WORKFLOWS).glob("*.yml"))}
+
+
+def steps_of(project: Path):
+    """(file name, job id, step) for every step of every workflow and of the setup action."""
+    for name, doc in workflows(project).items():
+        for job_id, job in doc["jobs"].items():
+            for step in job.get("steps", []):
+                yield name, job_id, step
+    for step in yaml.safe_load((project / ".github/actions/setup/action.yml").read_text())["runs"]["steps"]:
+        yield "actions/setup", "(composite)", step
+
+
+# --------------------------------------------------------------------------- static checks, every render
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_permissions_are_least_privilege_and_explained(rendered, level, task):
+    _, project = rendered(level, task)
+    for name, doc in workflows(project).items():
+        assert doc["permissions"] == {}, f"{name}: top-level permissions must be {{}}"
+        assert "pull_request_target" not in doc["on"], name
+        for job_id, job in doc["jobs"].items():
+            assert isinstance(job.get("permissions"), dict), f"{name}: job {job_id} declares no permissions"
+            assert job["permissions"].get("contents") in (None, "read") or job_id == "propose", (name, job_id)
+        for line in (project / WORKFLOWS / name).read_text().splitlines():
+            match = PERMISSION.match(line)
+            assert not match or match.group(1), f"{name}: permission without a why-comment: {line.strip()}"
+    writers = {(n, j): set(k for k, v in job["permissions"].items() if v == "write")
+               for n, doc in workflows(project).items() for j, job in doc["jobs"].items()}
+    expected = {("retrain.yml", "propose"): {"contents", "pull-requests"},
+                ("drift.yml", "alert"): {"actions", "issues"},
+                ("keepalive.yml", "enable"): {"actions"},
+                ("pr-comment.yml", "comment"): {"pull-requests"},
+                ("deploy.yml", "build"): {"packages", "id-token", "attestations"}}
+    assert {key: value for key, value in writers.items() if value} == {
+        key: value for key, value in expected.items() if key[0] in {n for n, _ in writers}}
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_actions_are_pinned_and_steps_are_safe(rendered, level, task):
+    _, project = rendered(level, task)
+    files = [*sorted((project / WORKFLOWS).glob("*.yml")), project / ".github/actions/setup/action.yml"]
+    for path in files:
+        for line in path.read_text().splitlines():
+            match = SHA_USES.match(line)
+            if match:
+                action, ref, comment = match.groups()
+                version = PINS.get(("/".join(action.split("/")[:2]), ref))
+                assert version, f"{path.name}: {action}@{ref} is not a full SHA from action-pins.tsv"
+                assert comment.strip() == f"# {version}", f"{path.name}: {action} needs the comment '# {version}'"
+            elif re.match(r"^\s*(?:-\s*)?uses:", line):
+                assert re.search(r"uses: \./\.github/", line), f"{path.name}: {line.strip()}"
+    for name, job_id, step in steps_of(project):
+        where = f"{name} {job_id}: {step.get('name')}"
+        if "actions/checkout" in step.get("uses", ""):
+            assert step["with"]["persist-credentials"] is False, where
+        if "run" in step:
+            run = step["run"].strip()
+            assert "${{" not in run, f"{where}: expressions reach the shell only through env:"
+            assert "\n" not in run and not re.search(r"&&|\|\||;|\|", run), f"{where}: one command per step"
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_timeouts_and_concurrency(rendered, level, task):
+    _, project = rendered(level, task)
+    docs = workflows(project)
+    for name, doc in docs.items():
+        for job_id, job in doc["jobs"].items():
+            assert "uses" in job or isinstance(job.get("timeout-minutes"), int), f"{name}: {job_id} has no timeout"
+        groups = [doc.get("concurrency")] + [job.get("concurrency") for job in doc["jobs"].values()]
+        groups = [g for g in groups if g]
+        assert groups, f"{name}: no concurrency group"
+        if name in PR_WORKFLOWS:
+            cancel = str(doc["concurrency"]["cancel-in-progress"])
+            assert cancel in ("True", "${{ github.event_name == 'pull_request' }}"), (name, cancel)
+        if name in NEVER_CANCELLED:
+            assert all(g["cancel-in-progress"] is False for g in groups), name
+    if "retrain.yml" in docs:  # manual and continuous training queue in one group
+        assert docs["retrain.yml"]["concurrency"]["group"] == docs["train.yml"]["concurrency"]["group"]
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_dependabot_and_codeowners(rendered, level, task):
+    answers, project = rendered(level, task)
+    updates = yaml.safe_load((project / ".github/dependabot.yml").read_text())["updates"]
+    assert {u["package-ecosystem"] for u in updates} == {"github-actions", "pip", "docker"}
+    assert all(u["cooldown"]["default-days"] >= 3 for u in updates)
+    actions = next(u for u in updates if u["package-ecosystem"] == "github-actions")
+    assert "/.github/actions/*" in actions["directories"]  # the composite setup action's pins too
+    owners = (project / ".github/CODEOWNERS").read_text()
+    assert f"/.github/ @{answers.get('github_owner', 'your-org')}" in owners.splitlines()
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_actionlint_with_shellcheck(rendered, level, task):
+    _, project = rendered(level, task)
+    files = sorted(str(p.relative_to(project)) for p in (project / WORKFLOWS).glob("*.yml"))
+    result = subprocess.run([tool("actionlint"), f"-shellcheck={tool('shellcheck')}", *files], cwd=project,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_zizmor_finds_nothing(rendered, level, task):
+    _, project = rendered(level, task)
+    result = subprocess.run([tool("zizmor"), "--offline", "--min-severity", "low", "--format", "plain", "."],
+                            cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0 and "No findings" in result.stdout, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- under act: fixtures
+
+
+def unavailable(reason: str) -> None:
+    if REQUIRE_DOCKER:
+        pytest.fail(f"{reason} (MLOPS_REQUIRE_DOCKER=1 requires Docker)")
+    pytest.skip(f"{reason}; set MLOPS_REQUIRE_DOCKER=1 to make this a failure")
+
+
+@pytest.fixture(scope="session")
+def docker_base() -> str:
+    """A running engine and the local base image (tests/docker/), for the image builds."""
+    for script, timeout in (("engine.sh", 300), ("base_image.sh", 900)):
+        try:
+            result = subprocess.run([str(DOCKER_DIR / script)], capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            unavailable(f"no Docker engine: tests/docker/{script}: {exc}")
+        if result.returncode != 0:
+            unavailable(f"no Docker engine: tests/docker/{script} exited {result.returncode}: "
+                        f"{result.stderr.strip()[-500:]}")
+    return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(request, tmp_path_factory) -> Path:
+    """Wheels of the generated project's runtime dependencies at this environment's versions, plus
+    the build backend: the workflows' `pip wheel` runs offline against it (PIP_NO_INDEX)."""
+    if (sys.implementation.name, sys.version_info[:2]) != ("cpython", (3, 11)):
+        unavailable("the wheels must match the base image's CPython 3.11")
+    freeze = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
+                            text=True, check=True).stdout
+    pins = "\n".join(sorted(line for line in freeze.splitlines() if "==" in line)) + "\n"
+    pyproject = (TEMPLATE / "{{cookiecutter.project_slug}}" / "pyproject.toml").read_text()
+    key = hashlib.sha256((pins + pyproject).encode()).hexdigest()[:16]
+    final = Path(request.config.cache.mkdir("act-wheelhouse")) / key
+    if final.is_dir():
+        return final
+    work = tmp_path_factory.mktemp("wheelhouse")
+    (work / "constraints.txt").write_text(pins)
+    project = render(work / "render", project_name="Wheelhouse Probe", python_version="3.11")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(work / "wheels"),
+                    "--constraint", str(work / "constraints.txt"), "setuptools>=69", "wheel", str(project)],
+                   check=True, timeout=900)
+    try:
+        (work / "wheels").rename(final)  # atomic: a parallel worker's finished copy wins
+    except OSError:
+        shutil.rmtree(work / "wheels", ignore_errors=True)
+    return final
+
+
+class Scenario:
+    """One fresh render in a git repo, its act store and loopback services, and the env act runs with."""
+
+    def __init__(self, tmp_path: Path, monkeypatch, *, level: str, task: str, bridges: tuple[int, ...] = (),
+                 **answers: str):
+        self.suffix = uuid.uuid4().hex[:6]
+        name = f"{answers.pop('project_name', 'Act')} {self.suffix}"
+        self.project = render(tmp_path / "render", mlops_level=level, task=task, project_name=name,
+                              python_version="3.11", github_owner="acme", container_registry=REGISTRY,
+                              retrain_cron=RETRAIN_CRON, **answers)
+        self.slug = self.project.name
+        self.package = self.slug.replace("-", "_")
+        self.store = tmp_path / "store"
+        self.loop = Loopback(tmp_path / "loopback", repo=REPO, bridges=bridges)
+        self.loop.install(monkeypatch, act_binary())
+        self.env = {
+            "CI_PREINSTALLED": "true",  # the setup action skips installing: this venv has it all
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": "src",
+            "MLFLOW_TRACKING_URI": "",
+            "DO_NOT_TRACK": "1",
+            "GITHUB_API_URL": self.loop.api_url,
+            "PYTEST_ADDOPTS": "-p no:cacheprovider tests/test_ci.py",  # the full suite has its own test
+        }
+        self.variables: dict[str, str] = {}
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C",
+                               str(self.project), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    def commit(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-qm", message)
+        return self.git("rev-parse", "HEAD")
+
+    def act(self, event: str, payload: dict, workflow: str | None = None, *, ok: bool = True, **kwargs):
+        result = run_act(self.project, event, payload, workflow=f"{WORKFLOWS}/{workflow}" if workflow else None,
+                         env=self.env, variables=self.variables, store_dir=self.store, timeout=1800, **kwargs)
+        if ok:
+            assert result.ok, f"{workflow or event}: {result.jobs}\n{result.log[-8000:]}"
+        return result
+
+    def artifact(self, result, name: str) -> Path:
+        folder = self.store / "artifacts" / str(result.run_id) / name
+        assert folder.is_dir(), f"run {result.run_id} uploaded no artifact {name!r}"
+        return folder
+
+    def pulls(self) -> list[dict]:
+        return [json.loads(p.read_text()) for p in sorted((self.store / "pulls").glob("*.json"))]
+
+
+@pytest.fixture
+def scenario(tmp_path, monkeypatch):
+    def make(**kwargs) -> Scenario:
+        return Scenario(tmp_path, monkeypatch, **kwargs)
+
+    return make
+
+
+def drifted_batch(project: Path, task: str) -> None:
+    """A current batch that really drifted: training rows of one class only (or the highest targets),
+    so every value stays inside the schema while most columns' distributions move."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    frame = pd.read_csv(project / params["data"]["path"])
+    target = params["data"]["target"]
+    if task == "classification":
+        picked = frame[frame[target] == frame[target].value_counts().index[-1]]
+    else:
+        picked = frame[frame[target] >= frame[target].quantile(0.7)]
+    picked.drop_duplicates().to_csv(project / params["drift"]["current"], index=False)
+
+
+def docker_cleanup(*, images: str, containers: tuple[str, ...] = ()) -> None:
+    """Remove what a scenario left in the engine: its containers and the images of its repository."""
+    for name in containers:
+        subprocess.run(["docker", "rm", "--force", name], capture_output=True)
+    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", images],
+                            capture_output=True, text=True).stdout.split()
+    if listed:
+        subprocess.run(["docker", "rmi", "--force", *listed], capture_output=True)
+
+
+# --------------------------------------------------------------------------- under act: level 0
+
+
+def test_level0_ci_and_manual_training(scenario):
+    s = scenario(level="0", task="regression", project_name="Act Zero")
+    init_git_repo(s.project)
+
+    ci = s.act("push", events.push(), "ci.yml")
+    assert ci.jobs == {"lint": "success", "test": "success", "data": "success"}
+    assert "passed" in ci.job_log("test") and "data checks passed" in ci.job_log("data")
+    assert {p.name for p in s.artifact(ci, "data-check").iterdir()} == {"data_check.html", "data_check.json"}
+
+    train = s.act("workflow_dispatch", events.workflow_dispatch(), "train.yml")
+    assert train.jobs == {"train": "success"}
+    run = s.artifact(train, "training-run")
+    for produced in ("models/model.joblib", "metrics/metrics.json", "plots/predictions.csv", "reports/gate.json",
+                     "reports/drift.html", "reports/registration.json", "dvc.lock", "mlflow.db"):
+        assert (run / produced).is_file(), produced
+    assert json.loads((run / "reports/gate.json").read_text())["passed"] is True
+    assert s.loop.requests() == []  # level 0 never talks to the GitHub API
+
+
+def test_level0_container_build_check(scenario, docker_base, wheelhouse):
+    s = scenario(level="0", task="classification", project_name="Act Container")
+    s.env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
+    s.variables["BASE_IMAGE"] = docker_base
+    init_git_repo(s.project)
+    try:
+        result = s.act("pull_request", events.pull_request(3), "container.yml")
+        assert result.jobs == {"build": "success"}
+        (build,) = [json.loads(p.read_text()) for p in (s.store / "builds").glob("*.json")]
+        assert build["tags"] == [f"{s.slug}:ci"] and build["pushed"] is False and build["simulated"] is False
+        assert f"BASE_IMAGE={docker_base}" in build["build_args"]
+        assert not (s.store / "registry" / "pushed.jsonl").exists()
+    finally:
+        docker_cleanup(images=s.slug)
+
+
+# --------------------------------------------------------------------------- under act: level 1
+
+
+def test_level1_retrain_promote_drift_and_keepalive(scenario):
+    s = scenario(level="1", task="classification", project_name="Act One", gate_min_score="0.9")
+    drifted_batch(s.project, "classification")
+    init_git_repo(s.project)
+
+    # The weekly schedule: retrain.yml, drift.yml and keepalive.yml all run, as on GitHub.
+    scheduled = s.act("schedule", events.schedule(RETRAIN_CRON))
+    assert scheduled.jobs == {"train": "success", "propose": "success", "detect": "success",
+                              "alert": "success", "enable": "success"}
+    candidate = s.artifact(scheduled, "candidate")
+    assert json.loads((candidate / "reports/gate.json").read_text())["passed"] is True
+    assert (candidate / "mlflow.db").is_file() and (candidate / "models/model.joblib").is_file()
+    assert "Gate" in scheduled.summaries["train"]  # the report in the job summary
+    (pull,) = s.pulls()
+    assert pull["head"] == "promote/champion" and pull["base"] == "main" and pull["operation"] == "created"
+    assert sorted(pull["files"]) == ["champion.json", "metrics/metrics.json"]
+    assert pull["body"].startswith(f"<!-- {s.package}-report -->") and "promotion" in pull["labels"]
+    patch = (s.store / "pulls/1.patch").read_text()
+    assert '"version": 1' in patch and "f1_macro" in patch
+
+    drift = s.artifact(scheduled, "drift-report")
+    assert json.loads((drift / "drift.json").read_text())["dataset_drift"] is True
+    assert (drift / "drift.html").is_file() and "Dataset drift" in scheduled.summaries["detect"]
+    state = s.loop.state()
+    (dispatch,) = state["dispatches"]
+    assert dispatch["workflow"] == "retrain.yml" and dispatch["ref"] == "main"
+    assert dispatch["inputs"]["reason"].startswith("drift: share")
+    (issue,) = state["issues"]
+    assert issue["title"] == "Data drift detected" and issue["labels"] == [{"name": "drift"}]
+    assert issue["body"].startswith(f"<!-- {s.package}-drift -->")
+    assert sorted(state["enabled"]) == ["drift.yml", "keepalive.yml", "retrain.yml"]
+
+    # Still drifting on the next run: retraining is requested again, the same issue gets a comment.
+    again = s.act("workflow_dispatch", events.workflow_dispatch(), "drift.yml")
+    assert again.jobs == {"detect": "success", "alert": "success"}
+    state = s.loop.state()
+    assert len(state["dispatches"]) == 2 and len(state["issues"]) == 1
+    (comment,) = state["comments"]
+    assert comment["issue"] == 1 and comment["body"].startswith(f"<!-- {s.package}-drift -->")
+    assert all(r["authorized"] for r in s.loop.requests())
+
+    # A deliberately failing candidate: the gate's bar is out of reach, so training fails and
+    # nothing is promoted (no new pull request, no champion.json).
+    params = (s.project / "params.yaml").read_text()
+    (s.project / "params.yaml").write_text(params.replace("f1_macro: {min: 0.9}", "f1_macro: {min: 1.01}"))
+    s.commit("Raise the gate above what any model can reach")
+    failed = s.act("push", events.push(), "retrain.yml", ok=False)
+    assert failed.returncode != 0 and failed.jobs == {"train": "failure"}  # propose never ran
+    verdict = json.loads((s.artifact(failed, "candidate") / "reports/gate.json").read_text())
+    assert verdict["passed"] is False and "below the minimum 1.01" in verdict["reasons"][0]
+    assert not (s.artifact(failed, "candidate") / "reports/registration.json").exists()
+    assert len(s.pulls()) == 1 and "gate failed" in failed.job_log("train")
+
+
+# --------------------------------------------------------------------------- under act: level 2
+
+
+def test_level2_pull_request_report_and_comment(scenario):
+    s = scenario(level="2", task="classification", project_name="Act Review")
+    champion = {"accuracy": 0.93, "f1_macro": 0.92, "precision_macro": 0.92, "recall_macro": 0.92, "roc_auc": 0.97}
+    (s.project / "metrics").mkdir(exist_ok=True)
+    (s.project / "metrics/metrics.json").write_text(json.dumps(champion, indent=2) + "\n")
+    init_git_repo(s.project)
+    s.git("update-ref", "refs/remotes/origin/main", "HEAD")  # what checkout's fetch-depth: 0 gives on GitHub
+    s.git("checkout", "-q", "-b", "feature")
+    with (s.project / "README.md").open("a") as readme:
+        readme.write("\nA change under review.\n")
+    head = s.commit("A change under review")
+    s.loop.add_pull(7, head)
+
+    report = s.act("pull_request", events.pull_request(7, head="feature"), "pr-report.yml")
+    assert report.jobs == {"report": "success"}
+    folder = s.artifact(report, "pr-report")
+    assert (folder / "pr-number").read_text().strip() == "7"
+    body = (folder / "report.md").read_text()
+    assert body.startswith(f"<!-- {s.package}-report -->") and "git origin/main" in body
+    assert s.loop.requests() == []  # the PR's own run never talks to the API
+
+    s.git("checkout", "-q", "main")  # workflow_run runs the default branch's workflow and code
+    event = events.workflow_run("PR report", report.run_id, event="pull_request", head_branch="feature")
+    event["workflow_run"].update({"head_sha": head, "pull_requests": [{"number": 7}],
+                                  "head_repository": {"full_name": REPO}})
+    posted = s.act("workflow_run", event, "pr-comment.yml")
+    assert posted.jobs == {"comment": "success"}
+    assert s.loop.writes() == [("POST", f"/repos/{REPO}/issues/7/comments")]
+    (comment,) = s.loop.state()["comments"]
+    assert comment["issue"] == 7 and comment["body"].strip() == body.strip()
+
+
+def test_level2_deploy_and_rollback(scenario, docker_base, wheelhouse):
+    port = free_port()
+    s = scenario(level="2", task="classification", project_name="Act Deploy", bridges=(port,))
+    s.env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
+    s.variables |= {"BASE_IMAGE": docker_base, "APP_PORT": str(port)}
+    init_git_repo(s.project)
+    sha = s.git("rev-parse", "HEAD")
+    image = f"{REGISTRY}/acme/{s.slug}"
+    containers = (f"{s.slug}-staging", f"{s.slug}-production")
+    try:
+        deploy = s.act("push", events.push(), "deploy.yml")
+        # act reports a called workflow's job under its own id: `deploy` ran for staging and production
+        assert deploy.jobs == {"build": "success", "deploy": "success"}
+        log = deploy.job_log("deploy")
+        assert log.count("smoke test passed") == 2 and all(name in log for name in containers)
+        pushed = [json.loads(line) for line in (s.store / "registry/pushed.jsonl").read_text().splitlines()]
+        assert sorted(p["tag"] for p in pushed) == [f"{image}:model-v1", f"{image}:sha-{sha}"]
+        logins = [json.loads(line) for line in (s.store / "registry/logins.jsonl").read_text().splitlines()]
+        assert len(logins) == 3 and {login["registry"] for login in logins} == {REGISTRY}  # build, 2 deploys
+        sbom = json.loads(next((s.store / "sbom").glob("*.spdx.json")).read_text())
+        assert {"scikit-learn", "fastapi", "uvicorn"} <= {p["name"] for p in sbom["packages"]}
+        assert (s.artifact(deploy, "sbom.spdx.json") / "sbom.spdx.json").is_file()
+        (attestation,) = [json.loads(p.read_text()) for p in (s.store / "attestations").glob("*.json")]
+        (subject,) = attestation["statement"]["subject"]
+        assert subject["name"] == image and "sha256:" + subject["digest"]["sha256"] == pushed[0]["digest"]
+        assert attestation["push_to_registry"] is True
+
+        # Roll production back to an earlier champion's image, by its tag.
+        rollback = s.act("workflow_dispatch", events.workflow_dispatch({"image_tag": f"sha-{sha}"}), "rollback.yml")
+        assert rollback.jobs == {"deploy": "success"}
+        log = rollback.job_log("deploy")
+        assert log.count("smoke test passed") == 1 and containers[1] in log and containers[0] not in log
+    finally:
+        docker_cleanup(images=image, containers=containers)
