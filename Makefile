@@ -27,6 +27,9 @@ demo: setup
 test: setup
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -n $(PYTEST_WORKERS) tests
 
+bench: setup  # benchmarks/README.md: full run (root, Docker; waits for a quiet machine) -> benchmarks/RESULTS.md
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m benchmarks.run --out benchmarks/RESULTS.md --json build/bench/results.json
+
 lint: setup
 	$(VENV)/bin/ruff check hooks scripts tests
 

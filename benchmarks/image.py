@@ -35,7 +35,7 @@ def tree_bytes(path: Path) -> int:
                for root, _, files in os.walk(path) for name in files)
 
 
-def dependency_floor(project: Path, wheels: Path, workdir: Path) -> int:
+def dependency_floor(project: Path, package: str, wheels: Path, workdir: Path) -> int:
     """Bytes of site-packages in a fresh venv holding only the project's runtime dependencies.
 
     pip installs as the Dockerfile does (same wheels, same constraints, bytecode compiled), but into a
@@ -43,7 +43,7 @@ def dependency_floor(project: Path, wheels: Path, workdir: Path) -> int:
     """
     venv = workdir / "floor-venv"
     sh(sys.executable, "-m", "venv", "--without-pip", str(venv))
-    wheel = next(wheels.glob(f"{project.name.replace('-', '_')}-*.whl"))
+    wheel = next(wheels.glob(f"{package}-*.whl"))  # the project's own wheel, as the Dockerfile installs it
     sh(sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install", "--quiet", "--no-index",
        "--disable-pip-version-check", "--find-links", str(wheels), "--constraint",
        str(project / "build/model/requirements.txt"), str(wheel))
@@ -71,13 +71,13 @@ def cold_start(tag: str, runs: int) -> list[float]:
     return times
 
 
-def measure(project: Path, workdir: Path, runs: int) -> dict:
+def measure(project: Path, package: str, workdir: Path, runs: int) -> dict:
     for script, timeout in (("engine.sh", 300), ("base_image.sh", 1800)):
         sh(str(DOCKER_DIR / script), timeout=timeout)
     wheels = project / "build/wheels"
     sh(str(DOCKER_DIR / "wheelhouse.sh"), str(project), str(wheels),
        env={"PYTHON": sys.executable, "PIP_CONSTRAINT": str(project / "build/model/requirements.txt")})
-    tag = f"mlops-template-bench/{project.name}:{uuid.uuid4().hex[:8]}"
+    tag = f"mlops-template-bench/{package.replace('_', '-')}:{uuid.uuid4().hex[:8]}"
     build = ("docker", "build", "--force-rm", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}")
     try:
         # The builder stage gets its own tag so that removing both leaves no dangling image behind.
@@ -94,5 +94,5 @@ def measure(project: Path, workdir: Path, runs: int) -> dict:
         subprocess.run(["docker", "rmi", "-f", tag, f"{tag}-builder"], capture_output=True, check=False)
     return {"image_bytes": image, "base_bytes": base, "above_base_bytes": image - base,
             "venv_bytes": int(parts[0]), "model_bytes": int(parts[2]), "build_s": build_s,
-            "floor_bytes": dependency_floor(project, wheels, workdir), "cold_start_s": starts,
+            "floor_bytes": dependency_floor(project, package, wheels, workdir), "cold_start_s": starts,
             "cold_start_median_s": statistics.median(starts)}

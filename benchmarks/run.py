@@ -85,7 +85,7 @@ def run_all(config: dict, workdir: Path) -> dict:
         clone, package, "demo-model", "diagnosis", workdir, workers=config["workers"],
         connections=config["connections"], seconds=config["seconds"], warmup=config["warmup"]))
     if config["image"]:
-        section("image", lambda: image.measure(clone, workdir, config["cold_starts"]))
+        section("image", lambda: image.measure(clone, package, workdir, config["cold_starts"]))
     else:
         results["skipped"]["image"] = "skipped in the smoke run (Docker-free)"
     section("drift", lambda: [drift_scale.measure(clone, package, rows) for rows in config["drift_rows"]])
@@ -154,9 +154,10 @@ def document(results: dict, started: datetime, seconds: float, loads: dict, smok
         "5 categorical; 5 columns shifted well past Evidently's thresholds), reference and current of equal size. "
         "Ours = the drift stage's `_cap` (drift.sample_cap rows per side) then `detect`; baseline = `detect` on "
         "all rows, i.e. Evidently's `DataDriftPreset` on the full data. Time excludes data generation; peak "
-        "memory is the subprocess's ru_maxrss, which includes the frames themselves ("
-        + ", ".join(f"{d['rows']:,} rows: {d['ours']['data_mb']:,.0f} MB" for d in results.get("drift", []))
-        + ").",
+        "memory is the subprocess's ru_maxrss, which includes imports and the frames; the same process's peak "
+        "just before detection started was "
+        + ", ".join(f"{d['before_mb']:,.0f} MB at {d['rows']:,} rows" for d in results.get("drift", []))
+        + " (so a peak equal to it means detection added nothing above holding the data).",
         "",
     ]
     if "pipeline" in results:

@@ -62,7 +62,7 @@ NEVER_CANCELLED = {"train.yml", "retrain.yml", "drift.yml", "deploy.yml", "deplo
 def tool(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
     if not found:
-        pytest.fail(f"{name} not found: pip install -r tests/act/requirements.txt")
+        pytest.fail(f"{name} not found: make setup (requirements-test.txt)")
     return found
 
 
@@ -168,6 +168,18 @@ def test_dependabot_and_codeowners(rendered, level, task):
 
 
 @pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_files_match_github_schemas(rendered, level, task):
+    _, project = rendered(level, task)
+    checks = [("vendor.github-workflows", sorted((project / WORKFLOWS).glob("*.yml"))),
+              ("vendor.github-actions", [project / ".github/actions/setup/action.yml"]),
+              ("vendor.dependabot", [project / ".github/dependabot.yml"])]
+    for schema, files in checks:
+        result = subprocess.run([tool("check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
 def test_actionlint_with_shellcheck(rendered, level, task):
     _, project = rendered(level, task)
     files = sorted(str(p.relative_to(project)) for p in (project / WORKFLOWS).glob("*.yml"))
@@ -218,7 +230,8 @@ def wheelhouse(request, tmp_path_factory) -> Path:
     pins = "\n".join(sorted(line for line in freeze.splitlines() if "==" in line)) + "\n"
     pyproject = (TEMPLATE / "{{cookiecutter.project_slug}}" / "pyproject.toml").read_text()
     key = hashlib.sha256((pins + pyproject).encode()).hexdigest()[:16]
-    final = Path(request.config.cache.mkdir("act-wheelhouse")) / key
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    final = (Path(cache.mkdir("act-wheelhouse")) if cache else tmp_path_factory.getbasetemp()) / f"wheels-{key}"
     if final.is_dir():
         return final
     work = tmp_path_factory.mktemp("wheelhouse")
@@ -306,12 +319,20 @@ def drifted_batch(project: Path, task: str) -> None:
     picked.drop_duplicates().to_csv(project / params["drift"]["current"], index=False)
 
 
-def docker_cleanup(*, images: str, containers: tuple[str, ...] = ()) -> None:
-    """Remove what a scenario left in the engine: its containers and the images of its repository."""
+def docker_cleanup(*, images: str, package: str, containers: tuple[str, ...] = ()) -> None:
+    """Remove what a scenario left in the engine: its containers, the images of its repository, and
+    the untagged builder stage, recognised by the scenario's unique package name in its RUN line."""
     for name in containers:
         subprocess.run(["docker", "rm", "--force", name], capture_output=True)
     listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", images],
                             capture_output=True, text=True).stdout.split()
+    dangling = subprocess.run(["docker", "images", "--quiet", "--filter", "dangling=true"], capture_output=True,
+                              text=True).stdout.split()
+    for image in dangling:
+        history = subprocess.run(["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image],
+                                 capture_output=True, text=True).stdout
+        if f"/wheels/{package}-" in history:
+            listed.append(image)
     if listed:
         subprocess.run(["docker", "rmi", "--force", *listed], capture_output=True)
 
@@ -351,7 +372,7 @@ def test_level0_container_build_check(scenario, docker_base, wheelhouse):
         assert f"BASE_IMAGE={docker_base}" in build["build_args"]
         assert not (s.store / "registry" / "pushed.jsonl").exists()
     finally:
-        docker_cleanup(images=s.slug)
+        docker_cleanup(images=s.slug, package=s.package)
 
 
 # --------------------------------------------------------------------------- under act: level 1
@@ -400,8 +421,9 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
 
     # A deliberately failing candidate: the gate's bar is out of reach, so training fails and
     # nothing is promoted (no new pull request, no champion.json).
-    params = (s.project / "params.yaml").read_text()
-    (s.project / "params.yaml").write_text(params.replace("f1_macro: {min: 0.9}", "f1_macro: {min: 1.01}"))
+    params = (s.project / "params.yaml").read_text().replace("f1_macro: {min: 0.9}", "f1_macro: {min: 1.01}")
+    assert "f1_macro: {min: 1.01}" in params
+    (s.project / "params.yaml").write_text(params)
     s.commit("Raise the gate above what any model can reach")
     failed = s.act("push", events.push(), "retrain.yml", ok=False)
     assert failed.returncode != 0 and failed.jobs == {"train": "failure"}  # propose never ran
@@ -479,4 +501,4 @@ def test_level2_deploy_and_rollback(scenario, docker_base, wheelhouse):
         log = rollback.job_log("deploy")
         assert log.count("smoke test passed") == 1 and containers[1] in log and containers[0] not in log
     finally:
-        docker_cleanup(images=image, containers=containers)
+        docker_cleanup(images=image, package=s.package, containers=containers)
