@@ -31,7 +31,7 @@ bench: setup  # benchmarks/README.md: full run (root, Docker; waits for a quiet 
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m benchmarks.run --out benchmarks/RESULTS.md --json build/bench/results.json
 
 lint: setup
-	$(VENV)/bin/ruff check hooks scripts tests
+	$(VENV)/bin/ruff check hooks scripts tests benchmarks
 
 clean:
 	rm -rf $(VENV) build

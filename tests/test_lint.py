@@ -9,7 +9,7 @@ from conftest import TEMPLATE
 
 
 def test_ruff_on_template_code():
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "hooks", "scripts", "tests"],
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "hooks", "scripts", "tests", "benchmarks"],
                             cwd=TEMPLATE, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
