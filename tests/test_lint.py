@@ -9,7 +9,8 @@ from conftest import TEMPLATE
 
 
 def test_ruff_on_template_code():
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "hooks", "scripts", "tests", "benchmarks"],
+    paths = ["hooks", "scripts", "tests", "benchmarks"]
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", *paths],
                             cwd=TEMPLATE, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
