@@ -39,3 +39,9 @@ def test_level_table_names_the_generated_workflows(rendered, level):
     named = set().union(*(rows[lower] for lower in "012"[: int(level) + 1]))
     generated = {p.name for p in (project / ".github/workflows").glob("*.yml")}
     assert named == generated
+
+
+def test_readme_shows_the_example_report():
+    example = (TEMPLATE / "docs/example-report.md").read_text().split("\n---\n", 1)[1].strip()
+    assert example in README
+    assert "### Metrics: candidate vs champion" in example and "### Gate verdict" in example
