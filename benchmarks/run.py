@@ -98,7 +98,7 @@ def _hot_path_table(hot: dict) -> str:
         "records_to_dump": "records → dicts (`model_dump(by_alias=True)`)",
         "frame": "dicts → DataFrame (`from_records` + `astype(dtypes)` + string fix-up)",
         "frame_proposed": "…proposed: cast only columns whose dtype differs, skip the fix-up without strings",
-        "predict": "`model.predict` (sklearn Pipeline, RandomForest 200 trees)",
+        "predict": "`model.predict` (the exported scikit-learn Pipeline)",
         "predict_proba": "`model.predict_proba` (serve.py calls both)",
         "app_total": "**ours, whole app** (ASGI call: middleware, validation, model, response)",
         "mlflow_predict": "MLflow pyfunc `predict` (schema enforcement + `model.predict`)",

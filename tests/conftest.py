@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +29,10 @@ ROTATING = {
     "drift_share_threshold": ["0.5", "0.3"],
 }
 COMBOS = [(level, task) for level in LEVELS for task in TASKS]
+
+DOCKER_DIR = TEMPLATE / "tests" / "docker"
+BASE_IMAGE = "mlops-template/python-base:bookworm"
+REQUIRE_DOCKER = os.environ.get("MLOPS_REQUIRE_DOCKER") == "1"
 
 
 def answers_for(index: int, level: str, task: str) -> dict[str, str]:
@@ -52,3 +60,27 @@ def rendered(tmp_path_factory):
         return cache[level, task]
 
     return get
+
+
+def unavailable(reason: str) -> None:
+    """Skip for want of Docker, saying why; a failure where Docker is required (CI)."""
+    if REQUIRE_DOCKER:
+        pytest.fail(f"{reason} (MLOPS_REQUIRE_DOCKER=1 requires Docker)")
+    pytest.skip(f"{reason}; set MLOPS_REQUIRE_DOCKER=1 to make this a failure")
+
+
+@pytest.fixture(scope="session")
+def docker_base() -> str:
+    """A running engine and the local base image, from the idempotent scripts in tests/docker/."""
+    if (sys.implementation.name, sys.version_info[:2], platform.machine()) != ("cpython", (3, 11), "x86_64"):
+        unavailable("host-built wheels must match the base image's CPython 3.11 on x86_64")
+    for script, timeout in (("engine.sh", 300), ("base_image.sh", 900)):
+        try:
+            result = subprocess.run([str(DOCKER_DIR / script)], capture_output=True, text=True, timeout=timeout,
+                                    check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            unavailable(f"no Docker engine: tests/docker/{script}: {exc}")
+        if result.returncode != 0:
+            unavailable(f"no Docker engine: tests/docker/{script} exited {result.returncode}: "
+                        f"{result.stderr.strip()[-500:]}")
+    return BASE_IMAGE

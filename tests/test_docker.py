@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -30,12 +29,10 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import BASE_IMAGE, DOCKER_DIR, unavailable
 from cookiecutter.main import cookiecutter
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCKER_DIR = ROOT / "tests" / "docker"
-BASE_IMAGE = "mlops-template/python-base:bookworm"
-REQUIRE_DOCKER = os.environ.get("MLOPS_REQUIRE_DOCKER") == "1"
 MAX_ROWS = 150  # passed to the container as MAX_BATCH_ROWS; the whole test split fits
 MAX_BYTES = 400_000  # MAX_BODY_BYTES; a batch of MAX_ROWS + 1 records stays under it
 JSON = {"content-type": "application/json"}
@@ -48,12 +45,6 @@ VARIANTS = {
 }
 
 
-def unavailable(reason: str) -> None:
-    if REQUIRE_DOCKER:
-        pytest.fail(f"{reason} (MLOPS_REQUIRE_DOCKER=1 requires Docker)")
-    pytest.skip(f"{reason}; set MLOPS_REQUIRE_DOCKER=1 to make this a failure")
-
-
 def sh(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 900,
        check: bool = True) -> subprocess.CompletedProcess:
     """Run a command; `env` adds to the environment (None removes a variable); fail with its output."""
@@ -63,22 +54,6 @@ def sh(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: fl
         output = (result.stdout + result.stderr)[-3000:]
         pytest.fail(f"`{' '.join(args)}` exited {result.returncode}:\n{output}")
     return result
-
-
-@pytest.fixture(scope="module")
-def engine() -> None:
-    """A running engine and the base image, from the idempotent scripts in tests/docker/."""
-    if (sys.implementation.name, sys.version_info[:2], platform.machine()) != ("cpython", (3, 11), "x86_64"):
-        unavailable("the host wheelhouse must match the image's CPython 3.11 on x86_64")
-    for script, timeout in (("engine.sh", 300), ("base_image.sh", 900)):
-        try:
-            result = subprocess.run([str(DOCKER_DIR / script)], capture_output=True, text=True, timeout=timeout,
-                                    check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            unavailable(f"no Docker engine: tests/docker/{script}: {exc}")
-        if result.returncode != 0:
-            unavailable(f"no Docker engine: tests/docker/{script} exited {result.returncode}: "
-                        f"{result.stderr.strip()[-500:]}")
 
 
 @dataclass
@@ -155,7 +130,7 @@ def held_out(project: Project) -> tuple[pd.DataFrame, list[dict]]:
 
 
 @pytest.fixture(params=list(VARIANTS))
-def served(request, engine, tmp_path) -> Iterator[Served]:
+def served(request, docker_base, tmp_path) -> Iterator[Served]:
     """The variant's project with its pipeline run, and its image built and running; all removed afterwards."""
     project = prepare(tmp_path, *VARIANTS[request.param])
     suffix = uuid.uuid4().hex[:8]

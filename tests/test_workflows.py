@@ -42,11 +42,8 @@ import pytest
 import yaml
 from act.harness import act_binary, events, init_git_repo, read_pins, run_act
 from act.loopback import Loopback, free_port
-from conftest import COMBOS, TEMPLATE, render
+from conftest import COMBOS, TEMPLATE, render, unavailable
 
-DOCKER_DIR = TEMPLATE / "tests" / "docker"
-BASE_IMAGE = "mlops-template/python-base:bookworm"
-REQUIRE_DOCKER = os.environ.get("MLOPS_REQUIRE_DOCKER") == "1"
 REPO = "acme/demo"  # init_git_repo's origin: github.repository under act
 REGISTRY = "127.0.0.1:5999"  # nothing listens there: an accidental pull stays on loopback and fails
 RETRAIN_CRON = "0 4 * * 1"
@@ -197,26 +194,6 @@ def test_zizmor_finds_nothing(rendered, level, task):
 
 
 # --------------------------------------------------------------------------- under act: fixtures
-
-
-def unavailable(reason: str) -> None:
-    if REQUIRE_DOCKER:
-        pytest.fail(f"{reason} (MLOPS_REQUIRE_DOCKER=1 requires Docker)")
-    pytest.skip(f"{reason}; set MLOPS_REQUIRE_DOCKER=1 to make this a failure")
-
-
-@pytest.fixture(scope="session")
-def docker_base() -> str:
-    """A running engine and the local base image (tests/docker/), for the image builds."""
-    for script, timeout in (("engine.sh", 300), ("base_image.sh", 900)):
-        try:
-            result = subprocess.run([str(DOCKER_DIR / script)], capture_output=True, text=True, timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            unavailable(f"no Docker engine: tests/docker/{script}: {exc}")
-        if result.returncode != 0:
-            unavailable(f"no Docker engine: tests/docker/{script} exited {result.returncode}: "
-                        f"{result.stderr.strip()[-500:]}")
-    return BASE_IMAGE
 
 
 @pytest.fixture(scope="session")

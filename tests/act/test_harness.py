@@ -247,12 +247,7 @@ def test_simulated_image_flow_without_docker(tmp_path):
     assert "pip" in {p["name"] for p in sbom["packages"]}  # the job's venv, read from its dist-info
 
 
-@pytest.mark.skipif(
-    not os.environ.get("ACT_TEST_BASE_IMAGE"),
-    reason="needs a Docker engine and ACT_TEST_BASE_IMAGE, a local image with python3 (tests/docker/engine.sh"
-    " and base_image.sh make both; nothing can be pulled here)",
-)
-def test_real_docker_image_flow(toy):
+def test_real_docker_image_flow(toy, docker_base):
     repo, store = toy
     result = run_act(
         repo,
@@ -260,7 +255,7 @@ def test_real_docker_image_flow(toy):
         events.push("refs/tags/v1.2.3"),
         workflow=".github/workflows/image.yml",
         store_dir=store,
-        variables={"BASE_IMAGE": os.environ["ACT_TEST_BASE_IMAGE"]},
+        variables={"BASE_IMAGE": docker_base},
     )
     tags = result.outputs.get("image", {}).get("meta", {}).get("tags", "").split()
     try:
