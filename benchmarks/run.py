@@ -96,10 +96,10 @@ def _hot_path_table(hot: dict) -> str:
     labels = {
         "validate": "pydantic: parse + validate the JSON body",
         "records_to_dump": "records → dicts (`model_dump(by_alias=True)`)",
-        "frame": "dicts → DataFrame (`from_records` + `astype(dtypes)` + string fix-up)",
-        "frame_proposed": "…proposed: cast only columns whose dtype differs, skip the fix-up without strings",
+        "frame": "dicts → DataFrame, serve.py before eed7e72 (`astype` on every column + string fix-up)",
+        "frame_proposed": "…as serve.py does now: cast only columns whose dtype differs",
         "predict": "`model.predict` (the exported scikit-learn Pipeline)",
-        "predict_proba": "`model.predict_proba` (serve.py calls both)",
+        "predict_proba": "`model.predict_proba` (serve.py before eed7e72 called both; now only this)",
         "app_total": "**ours, whole app** (ASGI call: middleware, validation, model, response)",
         "mlflow_predict": "MLflow pyfunc `predict` (schema enforcement + `model.predict`)",
         "mlflow_total": "**MLflow, whole scoring function** (`scoring_server.invocations`)",
