@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from {{ cookiecutter.package_name }} import alerts, ci, smoke
+from {{ cookiecutter.package_name }} import alerts, champion, ci, smoke
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.errors import CheckFailed, PipelineError
 
@@ -104,14 +104,15 @@ def test_step_outputs_and_summary(tmp_path):
 
 def test_champion_command(tmp_path, monkeypatch, capsys):
     record = write(tmp_path / "champion.json", {"model_name": "demo", "version": 4, "run_id": "r1",
-                                                "git_commit": "abc", "promoted_at": "2025-01-01T00:00:00+00:00"})
+                                                "model_sha256": "ab" * 32, "trained_from": "abc"})
     monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "out"))
     assert main(["--params", PARAMS, "champion", "--file", str(record)]) == 0
-    assert "champion: demo version 4" in capsys.readouterr().out
-    assert "version=4\n" in (tmp_path / "out").read_text()
+    assert "champion: demo version 4 (model sha256 abababababab" in capsys.readouterr().out
+    assert "version=4\n" in (tmp_path / "out").read_text() and f"model-sha256={'ab' * 32}\n" in (
+        tmp_path / "out").read_text()
     assert main(["--params", PARAMS, "champion", "--file", str(tmp_path / "missing.json")]) == 2
     with pytest.raises(PipelineError, match="integer version"):
-        ci.read_champion(write(tmp_path / "bad.json", {"model_name": "demo", "version": "4"}))
+        champion.read(write(tmp_path / "bad.json", {"model_name": "demo", "version": "4"}))
 
 
 def test_drift_summary_sets_the_output_and_the_job_summary(tmp_path, monkeypatch, capsys):
@@ -150,6 +151,15 @@ def test_drift_starts_retraining_and_keeps_one_issue(tmp_path, github):
     assert [(m, p) for m, p, _ in seen[-3:]] == [
         ("POST", f"/repos/{REPO}/actions/workflows/retrain.yml/dispatches"), ("GET", f"/repos/{REPO}/issues"),
         ("POST", f"/repos/{REPO}/issues/1/comments")]
+
+
+def test_drift_without_new_labels_asks_for_them_and_starts_nothing(tmp_path, github):
+    env, seen, issues = github
+    result = alerts.alert(write(tmp_path / "d.json", DRIFTED), labelled_rows=0, env=env)
+    assert result["action"] == "opened" and result["dispatched"] is None
+    assert not [s for s in seen if s[1].endswith("/dispatches")]
+    (issue,) = issues
+    assert "No retraining was started" in issue["body"] and "Fill in the target column" in issue["body"]
 
 
 def test_drift_alert_rejects_odd_inputs(tmp_path, github):

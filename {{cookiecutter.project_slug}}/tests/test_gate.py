@@ -74,27 +74,40 @@ def test_impossible_threshold_fails(params, project):
     assert json.loads((project / "reports/gate.json").read_text())["passed"] is False
 
 
-def test_pass_registers_challenger_then_promote_moves_champion(params, project):
+def test_missing_base_ref_is_an_error_not_a_pass(params, project):
     train_candidate(params)
+    result = run_cli("gate", "--base-ref", "nosuchbranch")
+    assert result.returncode == 2
+    assert "git ref 'nosuchbranch' (gate.base_ref in params.yaml, or --base-ref) does not exist" in result.stderr
+    assert "main" in result.stderr  # the refs that do exist
+    assert not (project / "reports/gate.json").exists()
+
+
+def test_champion_for_another_target_is_not_compared(params, project):
+    """After a switch to another data set, the demo's champion says nothing about the new model."""
+    candidate = train_candidate(params)
+    (project / "champion.json").write_text(json.dumps({
+        "model_name": "demo", "version": 3, "metrics": {k: v + 1 for k, v in candidate.items()},
+        "task": params["task"], "target": "some_other_target", "features": {"x": "float64"}}))
+    git("add", "champion.json", cwd=project)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "foreign champion", cwd=project)
     verdict = gate.run(params)
-    assert verdict["passed"] and verdict["champions"] == []  # nothing committed yet: no champion
-    record = register.register(params)
-    client = mlflow.MlflowClient()
-    name = params["mlflow"]["model_name"]
-    assert int(client.get_model_version_by_alias(name, "challenger").version) == record["version"]
-
-    champion = register.promote(params)
-    assert int(client.get_model_version_by_alias(name, "champion").version) == record["version"]
-    saved = json.loads((project / "champion.json").read_text())
-    assert saved["version"] == record["version"] and saved["metrics"] == verdict["candidate"]
-    assert saved["git_commit"] == champion["git_commit"] == git("rev-parse", "HEAD", cwd=project).strip()
-
-    # With a registry champion in place, the gate compares against it too.
-    again = gate.run(params)
-    assert [c["source"] for c in again["champions"]] == [f"registry {name} v{record['version']} (@champion)"]
+    assert verdict["passed"] and verdict["champions"] == []
+    (skipped,) = verdict["incomparable"]
+    assert skipped["source"] == "git main:champion.json (v3)"
+    assert f"trained on target 'some_other_target', this candidate on '{params['data']['target']}'" in skipped["reason"]
+    assert verdict["reasons"][0].startswith("all thresholds met; no comparable champion")
+    # The same champion with this project's target and columns is compared, and this candidate regresses.
+    record = json.loads((project / "champion.json").read_text())
+    record.update(target=params["data"]["target"], features=gate.schema_features(
+        (project / "schema.yaml").read_text(), params["data"]["target"]))
+    (project / "champion.json").write_text(json.dumps(record))
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "comparable champion", cwd=project)
+    with pytest.raises(CheckFailed, match=r"regresses against the champion \(git main:champion.json \(v3\)"):
+        gate.run(params)
 
 
-def test_promote_without_challenger_is_a_clear_error(params, project):
+def test_promote_without_a_registered_candidate_is_a_clear_error(project):
     result = run_cli("promote")
     assert result.returncode == 2
-    assert f"registry model '{params['mlflow']['model_name']}' has no 'challenger' alias" in result.stderr
+    assert "reports/registration.json: not found; run the register stage first" in result.stderr

@@ -1,10 +1,12 @@
 """Drift alerts: the verdict from reports/drift.json, and on drift, retraining plus one open issue.
 
 `drift-summary` only reads the report: it prints the verdict, sets the step outputs `drift` and
-`share`, and puts the drift table in the job summary. `drift-alert` acts on it through GitHub's REST
-API with $GITHUB_TOKEN: it starts the retraining workflow (workflow_dispatch) and opens the drift
-issue, or comments on the one already open, so repeated alerts stay in one place. Without drift it
-does nothing. Only the standard library; HTTP goes through the report poster's client (comment.py).
+`share`, and puts the drift table in the job summary. `drift-alert` acts on it through GitHub's
+REST API with $GITHUB_TOKEN: when the current batch carries new labelled rows it starts the retraining
+workflow (workflow_dispatch), which adds them to the training data; without labels a retrain would
+learn nothing new, so the issue asks for them instead. Either way it opens the drift issue, or
+comments on the one already open, so repeated alerts stay in one place. Without drift it does
+nothing. Only the standard library; HTTP goes through the report poster's client (comment.py).
 """
 
 from __future__ import annotations
@@ -55,21 +57,33 @@ def summarize(path: Path | str = DRIFT, env: dict | None = None) -> dict:
     return summary
 
 
-def issue_body(summary: dict, dispatched: str, env: dict | None = None) -> str:
+NEEDS_LABELS = ("No retraining was started: the current batch has no labelled rows that the training data "
+                "lacks, so a retrain would learn nothing new. Fill in the target column of the current batch "
+                "(README, \"Retraining on new data\") and retraining starts on the next drift run.")
+
+
+def _requested(dispatched: str | None, again: bool = False) -> str:
+    if not dispatched:
+        return NEEDS_LABELS
+    return (f"Retraining was requested{' again' if again else ''}: {code(dispatched)}. It adds the current "
+            "batch's labelled rows to the training data; a candidate that passes the gate is proposed for "
+            "promotion in a pull request.")
+
+
+def issue_body(summary: dict, dispatched: str | None, env: dict | None = None) -> str:
     links = run_links(env)
     where = f"[the drift run]({links['run']})" if links else "the drift run"
-    lines = [MARKER, f"{verdict(summary).capitalize()}, found by {where}.", "",
-             f"Retraining was requested: {code(dispatched)}. A candidate that passes the gate is proposed "
-             "for promotion in a pull request.", "", drift_section(summary)[1],
+    lines = [MARKER, f"{verdict(summary).capitalize()}, found by {where}.", "", _requested(dispatched), "",
+             drift_section(summary)[1],
              "Close this issue once the drift is understood; the next alert opens a new one."]
     return "\n".join(lines)
 
 
-def comment_body(summary: dict, dispatched: str, env: dict | None = None) -> str:
+def comment_body(summary: dict, dispatched: str | None, env: dict | None = None) -> str:
     links = run_links(env)
     where = f"[this run]({links['run']})" if links else "a later run"
     return (f"{MARKER}\nStill drifting according to {where}: {verdict(summary)}. "
-            f"Retraining was requested again: {code(dispatched)}.\n\n{drift_section(summary)[1]}")
+            f"{_requested(dispatched, again=True)}\n\n{drift_section(summary)[1]}")
 
 
 def find_issue(client: GitHub, label: str = LABEL) -> dict | None:
@@ -89,6 +103,7 @@ def alert(
     workflow: str = WORKFLOW,
     ref: str | None = None,
     label: str = LABEL,
+    labelled_rows: int | None = None,
     env: dict | None = None,
 ) -> dict:
     """The `drift-alert` command. Returns what was done: action none, or the dispatch and the issue."""
@@ -105,9 +120,11 @@ def alert(
                     env.get("GITHUB_API_URL") or DEFAULT_API)
     links = run_links(env)
     reason = f"drift: share {number(summary.get('drift_share'), 2)}" + (f" ({links['run']})" if links else "")
-    client.request("POST", f"/repos/{client.repo}/actions/workflows/{workflow}/dispatches",
-                   {"ref": ref, "inputs": {"reason": reason}})
-    dispatched = f"{workflow} on {ref}"
+    dispatched = None
+    if labelled_rows is None or labelled_rows > 0:  # None: not counted, so let the retrain decide
+        client.request("POST", f"/repos/{client.repo}/actions/workflows/{workflow}/dispatches",
+                       {"ref": ref, "inputs": {"reason": reason}})
+        dispatched = f"{workflow} on {ref}"
     issue = find_issue(client, label)
     if issue is not None:
         number_ = int(issue["number"])

@@ -8,14 +8,11 @@ import this too.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from pathlib import Path
 
-from .errors import PipelineError
-
-CHAMPION = Path("champion.json")  # register.CHAMPION (not imported: it pulls in MLflow)
+CHAMPION = Path("champion.json")  # champion.RECORD
 
 
 def set_outputs(values: dict, env: dict | None = None) -> bool:
@@ -44,23 +41,12 @@ def add_summary(markdown: str, env: dict | None = None) -> bool:
     return True
 
 
-def read_champion(path: Path | str = CHAMPION) -> dict:
-    """The champion record `promote` wrote: model name, version, run, metrics, git commit."""
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found; no champion yet (run `promote` first)") from None
-    except json.JSONDecodeError as exc:
-        raise PipelineError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(record, dict) or not isinstance(record.get("version"), int) or not record.get("model_name"):
-        raise PipelineError(f"{path}: expected model_name and an integer version, as `promote` writes them")
-    return record
-
-
 def champion(path: Path | str = CHAMPION, env: dict | None = None) -> dict:
     """The `champion` command: show the recorded champion; in Actions, also as step outputs."""
-    record = read_champion(path)
+    from .champion import read
+
+    record = read(path)
     set_outputs({"model-name": record["model_name"], "version": record["version"],
-                 "run-id": record.get("run_id") or "", "git-commit": record.get("git_commit") or ""}, env)
+                 "model-sha256": record.get("model_sha256") or "", "run-id": record.get("run_id") or "",
+                 "trained-from": record.get("trained_from") or ""}, env)
     return record

@@ -51,8 +51,8 @@ def _prepare(args: argparse.Namespace, params: dict) -> int:
 def _train(args: argparse.Namespace, params: dict) -> int:
     from . import train
 
-    record = train.run(params)
-    print(f"trained {params['model']['family']}; MLflow run {record['run_id']}")
+    path = train.run(params)
+    print(f"trained {params['model']['family']}: {path}")
     return 0
 
 
@@ -82,8 +82,38 @@ def _register(args: argparse.Namespace, params: dict) -> int:
 def _promote(args: argparse.Namespace, params: dict) -> int:
     from . import register
 
-    record = register.promote(params, args.version)
-    print(f"promoted {record['model_name']} version {record['version']} to @champion (recorded in champion.json)")
+    result = register.promote(params, check=args.check)
+    if not result["promoted"]:
+        print(f"nothing to promote: {result['reason']}")
+        return 0
+    record = result["record"]
+    verb = "would propose" if args.check else "proposed"
+    print(f"{verb} {record['model_name']} v{record['version']} as champion (model sha256 "
+          f"{record['model_sha256'][:12]}, {record['storage']} storage)" + ("" if args.check else ": champion.json"))
+    return 0
+
+
+def _rollback(args: argparse.Namespace, params: dict) -> int:
+    from . import champion, ci
+
+    record = champion.rollback(args.version)
+    ci.set_outputs({"version": record["version"], "rolled-back-from": record["rolled_back_from"]})
+    print(f"champion.json: v{record['version']} is the champion again (was v{record['rolled_back_from']}); "
+          "commit it so every later deploy serves it")
+    return 0
+
+
+def _add_current(args: argparse.Namespace, params: dict) -> int:
+    from . import ci, ingest
+
+    added, source = ingest.add_current(params)
+    ci.set_outputs({"added": added})
+    if source is None:
+        print("no current batch configured (drift.current): nothing to add")
+    elif added:
+        print(f"added {added} labelled row(s) of {source} to {params['data']['path']}")
+    else:
+        print(f"no new labelled rows in {source}")
     return 0
 
 
@@ -103,8 +133,8 @@ def _drift(args: argparse.Namespace, params: dict) -> int:
 def _export(args: argparse.Namespace, params: dict) -> int:
     from . import export
 
-    record = export.run(params, args.alias, args.out)
-    print(f"exported {record['model_name']} version {record['version']} (@{args.alias}) to {args.out}")
+    record = export.run(params, args.source, args.out)
+    print(f"exported the {args.source} {record['model_name']} version {record['version']} to {args.out}")
     return 0
 
 
@@ -148,26 +178,33 @@ def _champion(args: argparse.Namespace, params: dict) -> int:
     from . import ci
 
     record = ci.champion(args.file)
-    print(f"champion: {record['model_name']} version {record['version']} (run {record.get('run_id')}, "
-          f"commit {record.get('git_commit')}, promoted {record.get('promoted_at')})")
+    print(f"champion: {record['model_name']} version {record['version']} (model sha256 "
+          f"{str(record.get('model_sha256'))[:12]}, run {record.get('run_id')}, "
+          f"trained from {record.get('trained_from')})")
     return 0
 
 
 def _drift_summary(args: argparse.Namespace, params: dict) -> int:
-    from . import alerts
+    from . import alerts, ci, ingest
 
     print(alerts.verdict(alerts.summarize(args.summary)))
+    rows, source = ingest.new_labelled_rows(params)
+    ci.set_outputs({"labelled-rows": len(rows)})
+    if source:
+        print(f"{len(rows)} labelled row(s) of {source} are not in the training data yet")
     return 0
 
 
 def _drift_alert(args: argparse.Namespace, params: dict) -> int:
     from . import alerts
 
-    result = alerts.alert(args.summary, workflow=args.workflow, ref=args.ref, label=args.label)
+    result = alerts.alert(args.summary, workflow=args.workflow, ref=args.ref, label=args.label,
+                          labelled_rows=args.labelled_rows)
     if result["action"] == "none":
         print(f"{result['verdict']}: nothing to do")
     else:
-        print(f"{result['verdict']}; started {result['dispatched']}; {result['action']} issue #{result['issue']}")
+        started = f"started {result['dispatched']}" if result["dispatched"] else "no retraining (no labelled rows)"
+        print(f"{result['verdict']}; {started}; {result['action']} issue #{result['issue']}")
     return 0
 
 
@@ -195,18 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", help="schema file to write (default: data.schema)")
     add("check", _check, "enforce the schema and data rules; write reports/data_check.*")
     add("prepare", _prepare, "split the data into train and test sets")
-    add("train", _train, "train the model and log it to MLflow")
+    add("train", _train, "train the model (models/model.joblib)")
     add("evaluate", _evaluate, "score the model on the test split; write metrics/ and plots/")
     sub = add("gate", _gate, "check thresholds and regression against the champion")
     sub.add_argument("--base-ref", help="git ref holding the champion's metrics (default: gate.base_ref)")
-    add("register", _register, "register a candidate that passed the gate as @challenger")
-    sub = add("promote", _promote, "move the @champion alias to a version and record it in champion.json")
-    sub.add_argument("--version", type=int, help="model version (default: the current @challenger)")
+    add("register", _register, "log the run to MLflow; register a candidate that passed the gate as @challenger")
+    sub = add("promote", _promote, "propose the registered candidate as champion: write champion.json and champion/")
+    sub.add_argument("--check", action="store_true", help="only decide whether there is anything new to propose")
+    sub = add("rollback", _rollback, "make an earlier champion (from champion.json's git history) the champion again")
+    sub.add_argument("--version", type=int, required=True, help="the earlier champion's version")
+    add("add-current", _add_current, "append the current batch's new labelled rows to the training data")
     sub = add("drift", _drift, "compare a current batch with the training data (Evidently)")
     sub.add_argument("--current", help="current batch CSV (default: drift.current in params.yaml)")
     sub.add_argument("--exit-zero", action="store_true", help="exit 0 even when drift is detected")
-    sub = add("export", _export, "write the model behind a registry alias, with its metadata, for serving")
-    sub.add_argument("--alias", default="champion", help="registry alias to export (default: champion)")
+    sub = add("export", _export, "write the champion (or the candidate), with its metadata, for serving")
+    sub.add_argument("--from", dest="source", choices=("champion", "candidate"), default="champion",
+                     help="champion: the model champion.json names (sha256-checked); candidate: models/model.joblib "
+                          "(default: champion)")
     sub.add_argument("--out", default="build/model", help="directory to write (default: build/model)")
     sub = add("serve", _serve, "serve an exported model over HTTP (FastAPI + uvicorn)")
     sub.add_argument("--model-dir", default="build/model", help="exported model directory (default: build/model)")
@@ -238,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--workflow", default="retrain.yml", help="workflow file to dispatch (default: retrain.yml)")
     sub.add_argument("--ref", help="branch to retrain on (default: $GITHUB_REF_NAME, else main)")
     sub.add_argument("--label", default="drift", help="label of the drift issue (default: drift)")
+    sub.add_argument("--labelled-rows", type=int, help="new labelled rows in the current batch (from drift-summary); "
+                                                       "0: the issue asks for labels and no retraining starts")
     sub = add("smoke", _smoke, "smoke-test a running model API: /health, then /predict with one valid record")
     sub.add_argument("--url", default="http://127.0.0.1:8000", help="base URL (default: http://127.0.0.1:8000)")
     sub.add_argument("--wait", type=float, default=60, help="seconds to wait for /health (default: 60)")

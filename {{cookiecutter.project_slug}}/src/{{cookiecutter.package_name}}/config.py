@@ -9,6 +9,17 @@ import yaml
 
 from .errors import PipelineError
 
+# The files the stages hand to each other (dvc.yaml names the same paths). Defined here, in a module
+# that imports nothing heavy, so a stage can name another's output without importing its libraries.
+TRAIN = Path("data/prepared/train.csv")
+TEST = Path("data/prepared/test.csv")
+MODEL = Path("models/model.joblib")
+METRICS = Path("metrics/metrics.json")
+VERDICT = Path("reports/gate.json")
+# Which way is better, for the gate and the reports: +1 means higher is better.
+DIRECTION = {"accuracy": 1, "f1_macro": 1, "precision_macro": 1, "recall_macro": 1, "roc_auc": 1,
+             "r2": 1, "rmse": -1, "mae": -1}
+
 TASKS = ("classification", "regression")
 MODEL_FAMILIES = {
     "classification": ("logistic_regression", "random_forest", "gradient_boosting", "hist_gradient_boosting"),

@@ -1,6 +1,6 @@
-"""Export the model behind a registry alias (default: champion) as a directory the serving app reads.
+"""Export the champion named by champion.json (or the pipeline's candidate) as a directory the serving app reads.
 
-build/model/ gets model.joblib, metadata.json (name, version, metrics, git commit, ...),
+build/model/ gets model.joblib, metadata.json (name, version, metrics, git commit, sha256, ...),
 input_schema.json (the data schema without the target, as plain JSON) and requirements.txt (the
 library versions the model was saved with, which the image build pins). Nothing in it needs
 MLflow or pandera, so the serving image does not either.
@@ -9,22 +9,15 @@ MLflow or pandera, so the serving image does not either.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import joblib
-import mlflow
-import skops.io
-import yaml
-from mlflow.exceptions import MlflowException
-from skops.io.exceptions import UntrustedTypesFoundException
 
-from . import checks, tracking
+from . import champion, checks
+from .config import METRICS, MODEL
 from .errors import PipelineError
-from .register import CHAMPION
 from .serve import METADATA_FILE, MODEL_FILE, REQUIREMENTS_FILE, SCHEMA_FILE
 
 # pandera check -> (its statistic, the input_schema.json key the server turns into a bound)
@@ -36,53 +29,30 @@ BOUND_CHECKS = {
 }
 
 
-def load_registered(params: dict, alias: str) -> tuple[Any, dict]:
-    """The model behind `models:/<name>@<alias>` and its registry record (version, run, metrics, commit)."""
-    tracking.setup(params)
-    client = mlflow.MlflowClient()
-    name = params["mlflow"]["model_name"]
-    try:
-        found = client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        raise PipelineError(
-            f"registry model '{name}' has no '{alias}' alias; run the pipeline and `promote` first"
-        ) from None
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file: noise in CI logs
-    with tempfile.TemporaryDirectory() as tmp:
-        # By version, not alias: the alias could move between the lookup above and the download.
-        local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{found.version}", dst_path=tmp))
-        flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["sklearn"]
-        if flavor.get("serialization_format") != "skops":
-            saved_as = flavor.get("serialization_format")
-            raise PipelineError(f"{name} v{found.version}: saved as {saved_as}; export loads skops models only")
-        try:
-            # Our own trusted-type list, not the one stored beside the model, decides what may be loaded.
-            model = skops.io.load(local / flavor["pickled_model"], trusted=tracking.SKOPS_TRUSTED_TYPES)
-        except UntrustedTypesFoundException as exc:
-            raise PipelineError(
-                f"{name} v{found.version}: {exc}; if you trust these types, add them to tracking.SKOPS_TRUSTED_TYPES"
-            ) from None
-    record = {
-        "model_name": name,
-        "version": int(found.version),
-        "alias": alias,
-        "run_id": found.run_id,
-        "metrics": tracking.test_metrics(client, found.run_id),
-        "git_commit": _git_commit(client.get_run(found.run_id).data.tags, name, int(found.version)),
-    }
-    return model, record
+def load(params: dict, source: str = "champion") -> tuple[Any, dict]:
+    """The model to serve and its record.
 
-
-def _git_commit(tags: dict, name: str, version: int) -> str | None:
-    """The commit the model was trained from, as MLflow tagged the run; else the one promotion recorded."""
-    if tags.get("mlflow.source.git.commit"):
-        return tags["mlflow.source.git.commit"]
-    # Runs started outside a git checkout's scripts (a notebook, a test) have no tag.
-    if CHAMPION.is_file():
-        champion = json.loads(CHAMPION.read_text())
-        if champion.get("model_name") == name and champion.get("version") == version:
-            return champion.get("git_commit")
-    return None
+    `champion`: the model champion.json names at this commit, its bytes checked against the recorded
+    sha256 (a mismatch refuses to export). `candidate`: the pipeline's current models/model.joblib,
+    for the build check before anything is promoted.
+    """
+    if source == "champion":
+        record = champion.read()
+        path = champion.fetch(record)
+        info = {"model_name": record["model_name"], "version": record["version"], "alias": "champion",
+                "run_id": record.get("run_id"), "metrics": record.get("metrics") or {},
+                "git_commit": record.get("trained_from"), "model_sha256": record["model_sha256"]}
+    elif source == "candidate":
+        path = MODEL
+        if not path.is_file():
+            raise PipelineError(f"{path}: not found; run the pipeline first (`dvc repro train evaluate`)")
+        metrics = json.loads(METRICS.read_text()) if METRICS.is_file() else {}
+        info = {"model_name": params["mlflow"]["model_name"], "version": None, "alias": "candidate",
+                "run_id": None, "metrics": metrics, "git_commit": champion.git("rev-parse", "HEAD").stdout.strip()
+                or None, "model_sha256": champion.sha256_file(path)}
+    else:
+        raise PipelineError(f"--from: expected champion or candidate, got {source!r}")
+    return joblib.load(path), info
 
 
 def _column(name: str, column: Any) -> dict:
@@ -121,12 +91,14 @@ def write(out: str | Path, model: Any, metadata: dict, columns: list[dict]) -> P
     joblib.dump(model, out / MODEL_FILE)
     (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     (out / SCHEMA_FILE).write_text(json.dumps({"columns": columns}, indent=2) + "\n")
-    (out / REQUIREMENTS_FILE).write_text("\n".join(tracking.pip_requirements()) + "\n")
+    from .tracking import pip_requirements  # imports MLflow: only here, not on every import of export
+
+    (out / REQUIREMENTS_FILE).write_text("\n".join(pip_requirements()) + "\n")
     return out
 
 
-def run(params: dict, alias: str = "champion", out: str | Path = "build/model") -> dict:
-    model, record = load_registered(params, alias)
+def run(params: dict, source: str = "champion", out: str | Path = "build/model") -> dict:
+    model, record = load(params, source)
     features = [str(name) for name in getattr(model, "feature_names_in_", [])]
     metadata = {
         **record,

@@ -1,52 +1,90 @@
 """The evaluation gate: absolute thresholds from params.yaml, and no regression against the champion.
 
-The champion is the model whose metrics are committed on the base branch (git is where the
-champion lives), and also the registry's `champion` alias where one exists.
+The champion is found in git at `gate.base_ref`: its champion.json (levels 1 and 2), or else the
+metrics committed there (metrics/metrics.json). It is compared only when it was trained for the
+same task and target on the same input columns; otherwise the verdict says "no comparable
+champion" and why. A base_ref that does not exist is an error, never a silent pass.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
+import sys
 
+import yaml
+
+from . import champion
+from .config import DIRECTION, METRICS, VERDICT
 from .errors import CheckFailed, PipelineError
-from .evaluate import DIRECTION, METRICS
 
-VERDICT = Path("reports/gate.json")
+__all__ = ["VERDICT", "decide", "primary_metric", "run", "schema_features"]
 
 
-def champion_from_git(base_ref: str) -> dict | None:
-    """Metrics committed at `base_ref`, or None when there are none (first run, no git)."""
-    try:
-        shown = subprocess.run(
-            ["git", "show", f"{base_ref}:{METRICS.as_posix()}"], capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError:
+def primary_metric(params: dict) -> str:
+    return next(iter(params["gate"]["thresholds"]))
+
+
+def schema_features(text: str, target: str) -> dict[str, str]:
+    """{column: dtype} of a schema.yaml's input columns (the target left out), without pandera."""
+    columns = (yaml.safe_load(text) or {}).get("columns") or {}
+    return {str(name): str((spec or {}).get("dtype")) for name, spec in columns.items() if name != target}
+
+
+def _show(ref: str, path: str) -> str | None:
+    shown = champion.git("show", f"{ref}:{path}")
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def resolve(base_ref: str) -> None:
+    """Fail with exit 2 when `base_ref` is not a commit: a typo must not switch the regression check off."""
+    if champion.git("rev-parse", "--verify", "--quiet", base_ref + "^{commit}").returncode == 0:
+        return
+    if champion.git("rev-parse", "--is-inside-work-tree").returncode != 0:
+        raise PipelineError("not a git repository: the gate finds the champion in git at gate.base_ref "
+                            "(git init and commit first, as the README's quick start does)")
+    branches = champion.git("branch", "--all", "--format=%(refname:short)").stdout.split()
+    raise PipelineError(f"git ref '{base_ref}' (gate.base_ref in params.yaml, or --base-ref) does not exist, so "
+                        f"the champion cannot be found; refs here: {', '.join(branches[:10]) or 'none'}")
+
+
+def _trained_at(base_ref: str) -> tuple[str, dict, dict] | None:
+    """(source, metrics, what it was trained for) of the champion at `base_ref`, or None."""
+    text = _show(base_ref, champion.RECORD.as_posix())
+    if text is not None:
+        record = champion.parse(text, f"{base_ref}:{champion.RECORD}")
+        trained = {key: record.get(key) for key in ("task", "target", "features")}
+        return f"git {base_ref}:{champion.RECORD} (v{record['version']})", record.get("metrics") or {}, trained
+    text = _show(base_ref, METRICS.as_posix())
+    if text is None:
         return None
-    if shown.returncode != 0:
-        return None
     try:
-        return json.loads(shown.stdout)
+        metrics = json.loads(text)
     except json.JSONDecodeError:
         raise PipelineError(f"{base_ref}:{METRICS}: not valid JSON") from None
+    # No champion record (level 0): what the metrics were trained for is in that commit's params and schema.
+    params = yaml.safe_load(_show(base_ref, "params.yaml") or "{}") or {}
+    target = (params.get("data") or {}).get("target")
+    schema = _show(base_ref, str((params.get("data") or {}).get("schema") or "schema.yaml"))
+    features = schema_features(schema, target) if schema is not None and target else None
+    return f"git {base_ref}:{METRICS}", metrics, {"task": params.get("task"), "target": target, "features": features}
 
 
-def champion_from_registry(params: dict) -> tuple[str, dict] | None:
-    """Test metrics of the run behind the registry's `champion` alias, if that alias exists."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from . import tracking
-
-    tracking.setup(params)
-    client = mlflow.MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(params["mlflow"]["model_name"], "champion")
-    except MlflowException:
-        return None
-    source = f"registry {params['mlflow']['model_name']} v{version.version} (@champion)"
-    return source, tracking.test_metrics(client, version.run_id)
+def incomparable(trained: dict, params: dict, features: dict[str, str]) -> str | None:
+    """Why a champion trained as `trained` says nothing about this candidate (None: comparable)."""
+    target = params["data"]["target"]
+    if trained.get("task") and trained["task"] != params["task"]:
+        return f"it is a {trained['task']} model, this candidate is {params['task']}"
+    if trained.get("target") and trained["target"] != target:
+        return f"it was trained on target '{trained['target']}', this candidate on '{target}'"
+    theirs = trained.get("features")
+    if theirs and theirs != features:
+        added, removed = sorted(set(features) - set(theirs)), sorted(set(theirs) - set(features))
+        retyped = sorted(c for c in set(theirs) & set(features) if theirs[c] != features[c])
+        parts = [f"{label} {', '.join(cols[:5])}" + (" ..." if len(cols) > 5 else "")
+                 for label, cols in (("new columns", added), ("missing columns", removed),
+                                     ("changed dtypes", retyped)) if cols]
+        return "its input columns differ (" + "; ".join(parts) + ")"
+    return None
 
 
 def decide(candidate: dict, gate: dict, champions: list[tuple[str, dict]]) -> list[str]:
@@ -76,28 +114,53 @@ def decide(candidate: dict, gate: dict, champions: list[tuple[str, dict]]) -> li
     return reasons
 
 
+def _log_failed(params: dict) -> None:
+    """Record the rejected candidate in MLflow too (MLflow is imported only on this path: it is slow)."""
+    try:
+        from . import register, tracking
+
+        run = tracking.log_run(params, register.facts(params))
+        print(f"the failed candidate is MLflow run {run['run_id']}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001  the gate's own verdict matters more than a tracking outage
+        print(f"warning: could not log the failed candidate to MLflow: {exc}", file=sys.stderr)
+
+
 def run(params: dict, base_ref: str | None = None) -> dict:
     if not METRICS.is_file():
         raise PipelineError(f"{METRICS}: not found; run the evaluate stage first")
     candidate = json.loads(METRICS.read_text())
     gate = params["gate"]
     base_ref = base_ref or gate.get("base_ref", "main")
-    champions = []
-    if (committed := champion_from_git(base_ref)) is not None:
-        champions.append((f"git {base_ref}", committed))
-    if (registered := champion_from_registry(params)) is not None:
-        champions.append(registered)
+    resolve(base_ref)
+    features = schema_features(open(params["data"]["schema"]).read(), params["data"]["target"])
+    champions, skipped = [], []
+    if (found := _trained_at(base_ref)) is not None:
+        source, metrics, trained = found
+        why = incomparable(trained, params, features)
+        if why:
+            skipped.append({"source": source, "reason": why})
+        else:
+            champions.append((source, metrics))
     reasons = decide(candidate, gate, champions)
+    passed_because = "all thresholds met and no regression against the champion"
+    if not champions and not skipped:
+        passed_because = f"all thresholds met; no champion at {base_ref} yet, so no regression check"
+    elif skipped:
+        passed_because = (f"all thresholds met; no comparable champion ({skipped[0]['source']}: "
+                          f"{skipped[0]['reason']}), so no regression check")
     verdict = {
         "passed": not reasons,
-        "reasons": reasons or ["all thresholds met and no regression against the champion"],
+        "reasons": reasons or [passed_because],
         "candidate": candidate,
         "thresholds": gate["thresholds"],
         "max_drop": gate.get("max_drop", 0.0),
+        "base_ref": base_ref,
         "champions": [{"source": s, "metrics": m} for s, m in champions],
+        "incomparable": skipped,
     }
     VERDICT.parent.mkdir(parents=True, exist_ok=True)
     VERDICT.write_text(json.dumps(verdict, indent=2) + "\n")
     if reasons:
+        _log_failed(params)
         raise CheckFailed("gate failed: " + "; ".join(reasons) + f" (verdict: {VERDICT})")
     return verdict

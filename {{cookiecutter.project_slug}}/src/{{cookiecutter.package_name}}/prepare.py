@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from .config import TEST, TRAIN
 
-from sklearn.model_selection import train_test_split
-
-from . import checks
-
-TRAIN = Path("data/prepared/train.csv")
-TEST = Path("data/prepared/test.csv")
+__all__ = ["TEST", "TRAIN", "run"]
 
 
 def run(params: dict) -> tuple[int, int]:
+    from sklearn.model_selection import train_test_split
+
+    from . import checks
+
     schema = checks.load_schema(params["data"]["schema"])
     source = params["data"]["path"]
     frame, failures = checks.validate(checks.read_csv(source), schema, params, source)

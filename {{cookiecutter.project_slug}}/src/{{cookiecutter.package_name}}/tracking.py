@@ -1,8 +1,17 @@
-"""MLflow setup shared by every stage that logs: one place decides the store and experiment."""
+"""MLflow in one place: which store, and the one run each pipeline run logs.
+
+Importing MLflow takes seconds, so only `register` (and a failing gate) import this module: every
+other stage writes files, and this module logs them all to one run: parameters, metrics, the
+training data as a dataset, the plots and the reports, and the model.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
+import subprocess
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 
@@ -10,6 +19,7 @@ import mlflow
 
 EMBEDDED_DB = Path("mlflow.db")
 EMBEDDED_ARTIFACTS = Path("mlruns")
+ROOT_TAG = "project_root"  # where the embedded store was last used, to re-root it after a move
 # Explicit requirements: letting MLflow infer them re-imports the model in a subprocess (slow).
 PIP_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy")
 # Types in our own freshly trained pipelines that skops does not trust by default (tree nodes).
@@ -18,27 +28,57 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 ]
+LOGGED_FILES = {"metrics": ["metrics/metrics.json"], "plots": ["plots"],
+                "reports": ["reports/data_check.json", "reports/data_check.html", "reports/gate.json",
+                            "reports/drift.json", "reports/drift.html"]}
 
 
 def tracking_uri(params: dict) -> str:
     """MLFLOW_TRACKING_URI wins, then params.yaml, then the embedded SQLite store in the repo."""
     configured = os.environ.get("MLFLOW_TRACKING_URI") or params["mlflow"].get("tracking_uri")
-    # Absolute: MLflow caches one store per URI, so a relative path would outlive a change of directory.
+    # Absolute in this process (MLflow caches one store per URI); the store itself is re-rooted on moves.
     return configured or f"sqlite:///{EMBEDDED_DB.resolve()}"
+
+
+def reroot(db: Path, old: str, new: str) -> int:
+    """Rewrite the absolute paths MLflow stored under `old` (the folder the project was in) to `new`.
+
+    MLflow keeps artifact locations absolute; after the project folder moves, this keeps `mlflow ui`,
+    the registry and `models:/` URIs working. Returns the number of values changed.
+    """
+    changed = 0
+    with sqlite3.connect(db) as con:
+        tables = [row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in [row[1] for row in con.execute(f'PRAGMA table_info("{table}")')]:
+                changed += con.execute(
+                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                    f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
+                    (old + "/", new + "/", old + "/"),
+                ).rowcount
+    return changed
 
 
 def setup(params: dict) -> str:
     """Point MLflow at the configured store and experiment; return the experiment id."""
     uri = tracking_uri(params)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # else a process that switched projects keeps the first one's registry
+    embedded = uri == f"sqlite:///{EMBEDDED_DB.resolve()}"
+    root = str(Path.cwd().resolve())
     name = params["mlflow"]["experiment"]
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         # The embedded store keeps artifacts beside mlflow.db, so `mlflow ui` in the repo shows them.
-        location = EMBEDDED_ARTIFACTS.resolve().as_uri() if uri.startswith("sqlite:") else None
-        experiment_id = mlflow.create_experiment(name, artifact_location=location)
+        location = EMBEDDED_ARTIFACTS.resolve().as_uri() if embedded else None
+        experiment_id = mlflow.create_experiment(name, artifact_location=location,
+                                                 tags={ROOT_TAG: root} if embedded else None)
     else:
         experiment_id = experiment.experiment_id
+        old = experiment.tags.get(ROOT_TAG)
+        if embedded and old and old != root:
+            reroot(EMBEDDED_DB, old, root)
+            mlflow.MlflowClient().set_experiment_tag(experiment_id, ROOT_TAG, root)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -48,6 +88,61 @@ def pip_requirements() -> list[str]:
 
 
 def test_metrics(client: mlflow.MlflowClient, run_id: str) -> dict[str, float]:
-    """The held-out metrics the evaluate stage logged on a run, without their `test_` prefix."""
+    """The held-out metrics logged on a run, without their `test_` prefix."""
     logged = client.get_run(run_id).data.metrics
     return {k.removeprefix("test_"): v for k, v in logged.items() if k.startswith("test_")}
+
+
+def flatten(value: object, prefix: str = "") -> dict[str, object]:
+    """{"model": {"params": {"n": 1}}} -> {"model.params.n": 1}: every tunable as one MLflow param."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, object] = {}
+    for key, item in value.items():
+        flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def git_commit() -> str | None:
+    out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def log_run(params: dict, facts: dict, model: object | None = None, signature: object | None = None,
+            input_example: object | None = None) -> dict:
+    """Log one pipeline run: params, metrics, datasets, plots, reports, and the model if given.
+
+    `facts` comes from the pipeline's files: metrics, gate verdict, data fingerprint, the split frames.
+    Returns {run_id, model_uri}.
+    """
+    setup(params)
+    with mlflow.start_run(run_name=f"{params['model']['family']}-{facts['data_sha256'][:8]}") as run:
+        logged = {"task": params["task"], **flatten({key: params[key] for key in ("data", "split", "model")}),
+                  "data.sha256": facts["data_sha256"], "data.train_rows": len(facts["train"]),
+                  "data.test_rows": len(facts["test"])}
+        mlflow.log_params(logged)
+        mlflow.log_metrics({f"test_{k}": v for k, v in facts["metrics"].items()})
+        target = params["data"]["target"]
+        for context, frame in (("training", facts["train"]), ("evaluation", facts["test"])):
+            with warnings.catch_warnings():  # MLflow registers its local-file source twice, then warns about it
+                warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+                dataset = mlflow.data.from_pandas(frame, source=params["data"]["path"], targets=target,
+                                                  name=f"{Path(params['data']['path']).stem}-{context}")
+            mlflow.log_input(dataset, context=context)
+        for folder, paths in LOGGED_FILES.items():
+            for path in map(Path, paths):
+                if path.is_dir():
+                    mlflow.log_artifacts(str(path), artifact_path=folder)
+                elif path.is_file():
+                    mlflow.log_artifact(str(path), artifact_path=folder)
+        mlflow.set_tags({"gate": "passed" if facts["gate"].get("passed") else "failed",
+                         "data_sha256": facts["data_sha256"], "git_commit": git_commit() or "",
+                         "gate_reasons": json.dumps(facts["gate"].get("reasons", []))[:5000]})
+        model_uri = None
+        if model is not None:
+            info = mlflow.sklearn.log_model(
+                model, name="model", signature=signature, input_example=input_example,
+                pip_requirements=pip_requirements(), skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            )
+            model_uri = info.model_uri
+    return {"run_id": run.info.run_id, "model_uri": model_uri}

@@ -1,14 +1,11 @@
-"""Train a seeded scikit-learn Pipeline (preprocessing + model from params.yaml) and log it to MLflow."""
+"""Train a seeded scikit-learn Pipeline (preprocessing + model from params.yaml); `register` logs it to MLflow."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import joblib
-import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     GradientBoostingClassifier,
@@ -23,12 +20,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from . import tracking
+from .config import MODEL, TRAIN
 from .errors import PipelineError
-from .prepare import TRAIN
 
-MODEL = Path("models/model.joblib")
-RUN_INFO = Path("models/run.json")
 ESTIMATORS = {
     ("classification", "logistic_regression"): LogisticRegression,
     ("classification", "random_forest"): RandomForestClassifier,
@@ -80,26 +74,9 @@ def read_split(path: Path, params: dict) -> tuple[pd.DataFrame, pd.Series]:
     return split_xy(pd.read_csv(path, dtype=dtypes), params)
 
 
-def run(params: dict) -> dict:
+def run(params: dict) -> Path:
     X, y = read_split(TRAIN, params)
     pipeline = build_pipeline(params, X).fit(X, y)
     MODEL.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, MODEL)
-
-    tracking.setup(params)
-    with mlflow.start_run(run_name=f"train-{params['model']['family']}") as run:
-        mlflow.log_params({"model_family": params["model"]["family"], "task": params["task"],
-                           "train_rows": len(X), **(params["model"].get("params") or {})})
-        mlflow.log_metric("train_score", float(pipeline.score(X, y)))
-        example = X.head(5)
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=infer_signature(example, pipeline.predict(example)),
-            input_example=example,
-            pip_requirements=tracking.pip_requirements(),
-            skops_trusted_types=tracking.SKOPS_TRUSTED_TYPES,
-        )
-    record = {"run_id": run.info.run_id, "model_uri": info.model_uri, "tracking_uri": mlflow.get_tracking_uri()}
-    RUN_INFO.write_text(json.dumps(record, indent=2) + "\n")
-    return record
+    return MODEL

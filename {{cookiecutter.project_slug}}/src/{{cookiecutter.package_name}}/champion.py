@@ -1,0 +1,155 @@
+"""The champion lives in git: champion.json names the model by content, champion/ holds its bytes.
+
+champion.json is written by `promote` and changes only when a promotion (or rollback) pull request
+is merged. It names the model by the sha256 of its file, with the version, metrics, training data
+fingerprint and the commit it was trained from. The bytes are committed at champion/model.joblib,
+or, with a DVC remote configured, pushed there and tracked by champion/model.joblib.dvc, so any
+clone of a commit can fetch exactly the model that commit names.
+
+Only the standard library: the deploy and rollback jobs read the champion without the pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+from .errors import PipelineError
+
+RECORD = Path("champion.json")
+MODEL = Path("champion/model.joblib")
+DVC_FILE = Path("champion/model.joblib.dvc")
+GIT_SIZE_WARNING = 50 * 1024 * 1024  # GitHub warns above 50 MB and refuses files above 100 MB
+
+
+def sha256_file(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_json(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def parse(text: str, where: str) -> dict:
+    """A champion record from its JSON text; PipelineError naming `where` when it is not one."""
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PipelineError(f"{where}: not valid JSON: {exc}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("version"), int) or not record.get("model_name"):
+        raise PipelineError(f"{where}: expected model_name and an integer version, as `promote` writes them")
+    return record
+
+
+def read(path: Path | str = RECORD) -> dict:
+    path = Path(path)
+    try:
+        return parse(path.read_text(), str(path))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found; no champion yet (run the pipeline, then `promote`)") from None
+
+
+def read_optional(path: Path | str = RECORD) -> dict | None:
+    return read(path) if Path(path).is_file() else None
+
+
+def write(record: dict, path: Path | str = RECORD) -> None:
+    Path(path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def highest_version(record: dict | None) -> int:
+    """The highest version ever recorded: a rollback lowers `version` but never this."""
+    if record is None:
+        return 0
+    return max(int(record["version"]), int(record.get("highest_version") or 0))
+
+
+def next_version(current: dict | None, registry_version: int | None) -> int:
+    """Version N+1 after the highest champion in git, whatever store this run started from; with a
+    shared registry that is ahead (candidates registered but never merged), its number wins."""
+    return max(highest_version(current) + 1, int(registry_version or 0))
+
+
+def unchanged(current: dict | None, model_sha256: str, inputs_sha256: str) -> str | None:
+    """Why a candidate is nothing new next to the champion, or None when it should be proposed."""
+    if current is None:
+        return None
+    if current.get("model_sha256") == model_sha256:
+        return f"the model is byte-identical to champion v{current['version']}"
+    if current.get("inputs_sha256") == inputs_sha256:
+        return (f"it was trained on the same data, parameters, code and libraries as champion "
+                f"v{current['version']}: no new labelled data")
+    return None
+
+
+def git(*args: str, text: bool = True) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=text, check=False)
+    except FileNotFoundError:
+        raise PipelineError("git is not installed; the champion's history lives in git") from None
+
+
+def fetch(record: dict) -> Path:
+    """The champion's model file, pulled from the DVC remote when it is stored there; sha256-verified."""
+    path = Path(record.get("model_path") or MODEL)
+    if record.get("storage") == "dvc" and not path.is_file():
+        pulled = subprocess.run(["dvc", "pull", f"{path}.dvc"], capture_output=True, text=True, check=False)
+        if pulled.returncode != 0:
+            raise PipelineError(f"{path}.dvc: `dvc pull` failed: {pulled.stderr.strip()[-500:]}")
+    if not path.is_file():
+        raise PipelineError(f"{path}: not found; champion.json names it (storage: {record.get('storage', 'git')})")
+    found = sha256_file(path)
+    if found != record.get("model_sha256"):
+        raise PipelineError(f"{path}: sha256 {found} differs from champion.json's {record.get('model_sha256')}: "
+                            "refusing to use a model that is not the recorded champion")
+    return path
+
+
+def history(path: Path | str = RECORD) -> list[tuple[str, dict]]:
+    """(commit, record) for every commit that changed champion.json, newest first."""
+    log = git("log", "--format=%H", "--", str(path))
+    if log.returncode != 0:
+        raise PipelineError(f"{path}: cannot read its git history: {log.stderr.strip()}")
+    found = []
+    for commit in log.stdout.split():
+        shown = git("show", f"{commit}:{path}")
+        if shown.returncode == 0:  # absent in a commit that deleted it
+            found.append((commit, parse(shown.stdout, f"{commit[:12]}:{path}")))
+    return found
+
+
+def rollback(version: int) -> dict:
+    """Make champion `version` from git history the champion again, with its model bytes.
+
+    Writes champion.json (and champion/) in the working tree; the caller commits it, so the next
+    deploy of main serves this version too.
+    """
+    current = read()
+    if current["version"] == version:
+        raise PipelineError(f"{RECORD}: version {version} is already the champion")
+    for commit, record in history():
+        if record["version"] != version:
+            continue
+        storage = record.get("storage", "git")
+        source = Path(record.get("model_path") or MODEL)
+        kept = source.with_name(source.name + ".dvc") if storage == "dvc" else source
+        shown = git("show", f"{commit}:{kept}", text=False)
+        if shown.returncode != 0:
+            raise PipelineError(f"{commit[:12]}:{kept}: not in git, so version {version} cannot be restored")
+        for stale in (MODEL, DVC_FILE):
+            stale.unlink(missing_ok=True)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_bytes(shown.stdout)
+        restored = {**record, "highest_version": highest_version(current), "rolled_back_from": current["version"]}
+        fetch(restored)  # the bytes must be the ones the old record names
+        write(restored)
+        return restored
+    found = sorted({r["version"] for _, r in history()})
+    raise PipelineError(f"{RECORD}: no commit in this clone's history made version {version} the champion "
+                        f"(versions found: {found}; a shallow clone needs `git fetch --unshallow`)")
