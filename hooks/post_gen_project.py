@@ -1,13 +1,16 @@
-"""Remove what the chosen level and options do not use, and record the answers for template updates.
+"""Remove what the chosen level and options do not use, and record the template and the answers for updates.
 
-One table maps each optional path to the condition under which it stays. The hook makes no
-network calls and creates no git repository, so running it again (as cruft does) is safe.
+One table maps each optional path to the condition under which it stays. The hook asks only local git
+(no network) and creates no git repository, so running it again (as cruft does) is safe.
 """
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 # tojson escapes quotes, so no answer can break out of this string literal.
 ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')
@@ -32,31 +35,88 @@ KEEP = {
     ".github/workflows/deploy-env.yml": LEVEL >= 2,
     ".github/workflows/rollback.yml": LEVEL >= 2,
 }
-# Machine-specific keys that must not be recorded in the generated repo.
-UNRECORDED = ("_output_dir", "_repo_dir")
+# What cookiecutter adds to the answers for this run only; cruft records `_template` and `_commit` instead.
+RUN_ONLY = ("_template", "_output_dir", "_repo_dir", "_checkout")
+HOW_TO_FIX = ("Generate from a git clone of the template (`git clone URL mlops-template && cookiecutter "
+              "mlops-template`) or from its URL (`cookiecutter https://github.com/OWNER/mlops-template`).")
 
 
-def template_commit() -> str | None:
-    """The template's git commit, when it was generated from a local git checkout."""
-    repo = ANSWERS.get("_repo_dir")
-    if not repo or not (Path(repo) / ".git").exists():
-        return None
-    out = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
-    return out.stdout.strip() if out.returncode == 0 else None
+def stop(message: str) -> NoReturn:
+    """Cookiecutter removes the half-made project when this hook fails."""
+    print(f"ERROR: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        stop("git is not installed: it is needed to record the template's commit for `cruft update`.")
+
+
+def template_dir() -> Path:
+    """The directory cookiecutter rendered, as an absolute path.
+
+    Cookiecutter passes the location as typed and runs this hook from the new project, so a relative
+    path is resolved against the directory it was typed in: the shell's $PWD.
+    """
+    path = Path(ANSWERS["_repo_dir"]).expanduser()
+    if not path.is_absolute():
+        path = Path(os.environ.get("PWD", "?"), path)
+    if not path.is_absolute() or not (path / "cookiecutter.json").is_file():
+        stop(f"cannot tell where the template path {ANSWERS['_repo_dir']!r} is (not found from $PWD). "
+             "Run cookiecutter with the template's absolute path.")
+    return Path(os.path.abspath(path))
+
+
+def template_source(path: Path) -> tuple[str, str, str | None]:
+    """(location, commit, directory) as `cruft check` and `cruft update` will need them later: an absolute
+    path, or the URL cookiecutter cloned (with abbreviations such as gh: expanded, as cookiecutter did)."""
+    top = git(path, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        stop(f"the template at {path} is not a git checkout ({top.stderr.strip()}), so `.cruft.json` could "
+             f"record no commit and `cruft check`/`cruft update` would fail later. {HOW_TO_FIX}")
+    top_dir = top.stdout.strip()
+    if git(path, "ls-files", "--error-unmatch", "cookiecutter.json").returncode != 0:
+        stop(f"the template at {path} is not committed in the git checkout {top_dir}, so `cruft update` "
+             f"could not find it there later. {HOW_TO_FIX}")
+    directory = os.path.relpath(os.path.realpath(path), top_dir)
+    typed, rendered = ANSWERS["_template"], ANSWERS["_repo_dir"]
+    if rendered == typed or rendered.startswith(os.path.join(typed, "")):  # a local path, used as it is
+        location = str(path) if directory == "." else top_dir
+    else:  # cookiecutter cloned it: the URL as stored (git applies insteadOf rewrites only when it uses it)
+        location = git(path, "config", "--get", "remote.origin.url").stdout.strip()
+        if not location:
+            stop(f"the template clone at {path} has no origin URL. {HOW_TO_FIX}")
+    if git(path, "status", "--porcelain", "--", ".").stdout.strip():
+        print(f"WARNING: the template at {path} has uncommitted changes; .cruft.json records its last commit, "
+              "so the first `cruft update` will treat those changes as edits of this project.", file=sys.stderr)
+    return location, git(path, "rev-parse", "HEAD").stdout.strip(), None if directory == "." else directory
+
+
+def ordered(value, like):
+    """`value` with its keys in the order of `like` (tojson sorted them; cruft keeps cookiecutter.json's)."""
+    if not (isinstance(value, dict) and isinstance(like, dict)):
+        return value
+    keys = [k for k in like if k in value] + [k for k in value if k not in like]
+    return {k: ordered(value[k], like.get(k)) for k in keys}
 
 
 def record_answers() -> None:
-    """Write .cruft.json in the format cruft reads, so `cruft update` can follow the template."""
-    context = {k: v for k, v in ANSWERS.items() if k not in UNRECORDED}
+    """Write .cruft.json byte for byte as `cruft create` would, so both ways of generating agree."""
+    path = template_dir()
+    location, commit, directory = template_source(path)
+    template_json = json.loads((path / "cookiecutter.json").read_text(encoding="utf-8"))
+    answers = {k: v for k, v in ordered(ANSWERS, template_json).items() if k not in RUN_ONLY}
     state = {
-        "template": ANSWERS.get("_template", ""),
-        "commit": template_commit(),
+        "template": location,
+        "commit": commit,
         "checkout": ANSWERS.get("_checkout"),
-        "context": {"cookiecutter": context},
-        "directory": None,
-        "skip": [".git", "data/raw", "schema.yaml", "params.yaml", "metrics", "champion.json"],
+        "context": {"cookiecutter": {**answers, "_template": location, "_commit": commit}},
+        "directory": directory,
     }
-    Path(".cruft.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    # cruft's own layout (cruft/_commands/utils/cruft.py: json_dumps).
+    Path(".cruft.json").write_text(json.dumps(state, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -65,7 +125,10 @@ def main() -> None:
         if keep or not target.exists():
             continue
         shutil.rmtree(target) if target.is_dir() else target.unlink()
-    record_answers()
+    # cruft's renders (create, update, diff) carry `_commit`, and cruft writes .cruft.json itself. One written
+    # here would sit in both renders that `cruft update` diffs and turn its three-way merge into .rej files.
+    if "_commit" not in ANSWERS:
+        record_answers()
 
 
 if __name__ == "__main__":
