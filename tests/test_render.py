@@ -19,9 +19,9 @@ COMMON = {
     "schema.yaml",
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "checks", "cli", "config", "drift", "errors",
                                    "evaluate", "export", "gate", "prepare", "register", "serve", "tracking",
-                                   "train", "report", "comment", "ci", "alerts", "smoke")),
+                                   "train", "report", "comment", "ci", "alerts", "smoke", "champion", "ingest")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
-                                "test_train", "test_report", "test_comment", "test_ci")),
+                                "test_train", "test_report", "test_comment", "test_ci", "test_champion")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
 }
