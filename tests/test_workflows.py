@@ -193,7 +193,7 @@ def test_zizmor_auditor_finds_nothing(rendered, level, task):
     result = subprocess.run([tool("zizmor"), "--offline", "--persona", "auditor", "--format", "plain", "."],
                             cwd=project, capture_output=True, text=True)
     assert result.returncode == 0 and "No findings" in result.stdout, result.stdout + result.stderr
-    for name, job_id, step in steps_of(project):
+    for _name, _job, step in steps_of(project):
         if "attest-build-provenance" in step.get("uses", ""):  # fails on private repos outside Enterprise Cloud
             assert step["if"] == "github.event.repository.visibility == 'public' || vars.ATTEST_PROVENANCE == 'true'"
 
