@@ -244,7 +244,7 @@ def test_same_repo_pr_comment_is_created_once_then_updated(project, github, tmp_
     (created,) = gh.comments_on(7)
     body = created["body"]
     assert body.startswith(MARKER) and body == report_md.strip("\n") + "\n"
-    assert "### Metrics: candidate vs champion" in body and "champion (`git origin/main`)" in body
+    assert "### Metrics: candidate vs champion" in body and "champion (`git origin/main:" in body
     assert "| 0.9200 | +0." in body  # f1_macro against the champion's 0.92, with its delta
     assert "### Gate verdict" in body and "**Gate ✅ passed" in body
     assert "### Drift" in body and "columns drifted (share" in body

@@ -16,12 +16,14 @@ from conftest import COMBOS
 COMMON = {
     ".cruft.json", ".dockerignore", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".python-version",
     "Dockerfile", "Makefile", "README.md", "docs/serving.md", "dvc.yaml", "params.yaml", "pyproject.toml",
-    "schema.yaml",
+    "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json",
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "checks", "cli", "config", "drift", "errors",
                                    "evaluate", "export", "gate", "prepare", "register", "serve", "tracking",
-                                   "train", "report", "comment", "ci", "alerts", "smoke", "champion", "ingest")),
+                                   "train", "report", "comment", "ci", "alerts", "smoke", "champion", "ingest",
+                                   "plots")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
-                                "test_train", "test_report", "test_comment", "test_ci", "test_champion")),
+                                "test_train", "test_report", "test_comment", "test_ci", "test_champion",
+                                "test_evaluate")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
 }

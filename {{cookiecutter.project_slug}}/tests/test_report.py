@@ -26,18 +26,28 @@ def fake_outputs(task: str, *, passed: bool = True, champion: dict | None = None
             "message": "..."} for _ in range(failures)]
     write_json("reports/data_check.json", {"passed": not bad, "files": {"data/raw/x.csv": {
         "passed": not bad, "failures": len(bad)}}, "failures": bad})
+    Path("plots").mkdir(exist_ok=True)
     if task == "classification":
         candidate = {"accuracy": 0.91, "f1_macro": 0.9}
         thresholds = {"f1_macro": {"min": 0.8}}
-        Path("plots").mkdir(exist_ok=True)
         Path("plots/confusion.csv").write_text("actual,predicted\n" + "yes,yes\n" * 40 + "yes,no\n" * 3
                                                + "no,no\n" * 50 + "no,yes\n" * 2)
+        write_json("plots/per_class.json", {
+            "no": {"precision": 0.943396, "recall": 0.961538, "f1": 0.952381, "support": 52},
+            "yes": {"precision": 0.952381, "recall": 0.930233, "f1": 0.941176, "support": 43, "roc_auc": 0.981,
+                    "average_precision": 0.97, "brier": 0.061}})
+        pngs = ["confusion", "roc", "precision_recall", "calibration", "importance"]
     else:
         candidate = {"r2": 0.5, "rmse": 50.0, "mae": 40.0}
         thresholds = {"r2": {"min": 0.3}}
-        Path("plots").mkdir(exist_ok=True)
-        Path("plots/predictions.csv").write_text("actual,predicted\n" + "".join(
-            f"{100 + i},{100 + i + (i % 7) - 3}\n" for i in range(60)))
+        Path("plots/predictions.csv").write_text("actual,predicted,residual\n" + "".join(
+            f"{100 + i},{100 + i + (i % 7) - 3},{3 - i % 7}\n" for i in range(60)))
+        pngs = ["predicted_vs_actual", "residuals", "importance"]
+    Path("plots/importance.csv").write_text("feature,importance,std\n" + "".join(
+        f"f{i},{0.3 / (i + 1):.6f},0.01\n" for i in range(14)) + f"{EVIL},-0.001,0.002\n")
+    for name in pngs:
+        Path(f"plots/{name}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + name.encode())
+    Path("plots/.gitignore").write_text("/confusion.png\n")  # DVC's, for the cached PNGs
     write_json("metrics/metrics.json", candidate)
     champions = [{"source": "git main", "metrics": champion}] if champion else []
     write_json("reports/gate.json", {
@@ -74,10 +84,22 @@ def test_level_2_report_has_metrics_verdict_drift_plot_and_links(project, params
                   if line.startswith("| `") and ("p_value" in line or "distance" in line)]
     assert drift_rows[0].startswith("| `age` | `K-S p_value` | 0.0001 | 0.050 | ⚠️ yes |")
     assert "⚠️ yes" in drift_rows[1] and len(drift_rows) == report.MAX_DRIFT_ROWS
-    # the confusion matrix as a table, and the PNG in the artifact, named in the text
+    # the plots' numbers as tables: confusion matrix, per class with what the curves sum up, importances
     assert "| `no` | **50** | 2 |" in text and "| `yes` | 3 | **40** |" in text
-    assert "`confusion.png` in [the run's artifacts](" + RUN_URL + "#artifacts)" in text
-    assert (project / "pr-report/confusion.png").read_bytes().startswith(b"\x89PNG")
+    assert "| `no` | 0.9434 | 0.9615 | 0.9524 | 52 | – | – | – |" in text
+    assert "| `yes` | 0.9524 | 0.9302 | 0.9412 | 43 | 0.9810 | 0.9700 | 0.0610 |" in text
+    assert "one-vs-rest for the positive class: ROC AUC is the area under the ROC curve" in text
+    importance = [line for line in text.splitlines() if line.startswith("| `f")]
+    assert importance[0] == "| `f0` | 0.3000 | 0.0100 |" and len(importance) == report.MAX_FEATURES
+    assert "Top 10 of 15 columns; all of them in `plots/importance.csv`." in text
+    # the PNGs are in the report's folder, which is the artifact, and named in the text
+    assert ("The plots as images: `plots/calibration.png`, `plots/confusion.png`, `plots/importance.png`, "
+            "`plots/precision_recall.png`, `plots/roc.png` in the `pr-report` artifact of "
+            f"[this run]({RUN_URL}#artifacts).") in text
+    assert (project / "pr-report/plots/confusion.png").read_bytes().startswith(b"\x89PNG")
+    assert (project / "pr-report/plots/per_class.json").is_file()
+    assert "`plots/` (8 files: the PNGs and the data they draw)" in text
+    assert not (project / "pr-report/plots/.gitignore").exists()
     assert f"[Workflow run]({RUN_URL})" in text and "`drift.html`" not in text  # no drift.html was written
     assert (project / "pr-report/gate.json").is_file() and (project / "pr-report/data_check.json").is_file()
 
@@ -95,7 +117,9 @@ def test_regression_residuals(project, params):
     text = report.build(regression, level=2, out_dir=project / "out")
     assert "### Residuals (test split)" in text and "60 rows: mean residual" in text and "█" in text
     assert "| `rmse` | 50.0000 |" in text and "No champion yet" in text
-    assert (project / "out/residuals.png").is_file()
+    assert "### Feature importance (permutation, test split)" in text and "How much `r2` drops" in text
+    assert "`plots/predicted_vs_actual.png`, `plots/residuals.png` in the report's folder." in text
+    assert (project / "out/plots/residuals.png").is_file()
     assert "Built outside GitHub Actions" in text  # no GITHUB_* variables here
 
 
@@ -105,7 +129,7 @@ def test_level_0_has_the_data_checks_and_links_only(project, params, monkeypatch
     fake_outputs("classification")
     text = report.build(params, level=0)
     assert "### Data checks" in text and f"[Workflow run]({RUN_URL})" in text
-    for absent in ("Metrics", "Gate", "Drift", "Confusion", "Residuals"):
+    for absent in ("Metrics", "Gate", "Drift", "Confusion", "Residuals", "importance", ".png"):
         assert absent not in text
 
 
@@ -132,7 +156,7 @@ def test_truncated_to_the_comment_limit_and_says_so(project, params, monkeypatch
     monkeypatch.setattr(report, "MAX_FAILURES", 10**6)  # as if the table were not capped
     summary = project / "summary.md"
     summary.write_text("earlier step output\n")
-    result = report.write(classification(params), Path("pr-report/report.md"), pr_number="12",
+    result = report.write(classification(params), Path("pr-report"), pr_number="12",
                           summary_path=str(summary), level=2)
     comment = Path("pr-report/report.md").read_text()
     assert result["truncated"] and len(comment) <= report.COMMENT_LIMIT
@@ -168,7 +192,7 @@ def test_cli_writes_report_artifact_and_job_summary(project, params, monkeypatch
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(project / "step-summary.md"))
     fake_outputs(params["task"], champion={k: v - 0.01 for k, v in {"f1_macro": 0.9, "r2": 0.5}.items()})
-    result = run_cli("report", "--out", "pr-report/report.md", "--pr-number", "12")
+    result = run_cli("report", "--out", "pr-report", "--pr-number", "12")
     assert result.returncode == 0, result.stderr
     body = (project / "pr-report/report.md").read_text()
     assert "and to the job summary" in result.stdout
@@ -193,6 +217,60 @@ def test_report_reads_what_the_real_stages_write(project, params):
     text = report.build(params, level=2, out_dir=project / "pr-report")
     primary = next(iter(params["gate"]["thresholds"]))
     assert f"| **`{primary}`** | {metrics[primary]:.4f} | {champion[primary]:.4f} |" in text
-    assert "champion (`git main`)" in text and verdict["passed"] and "**Gate ✅ passed" in text
+    assert "champion (`git main:metrics/metrics.json`)" in text and verdict["passed"] and "**Gate ✅ passed" in text
     assert "the `drift` stage did not run" in text  # drift was not run here
     assert (project / "pr-report/model/model.joblib").is_file()
+    # evaluate's real plot data, as tables, and its PNGs in the folder
+    X, _ = train.read_split(prepare.TEST, params)
+    assert "### Feature importance (permutation, test split)" in text
+    ranked = [line for line in text.splitlines() if line.count("|") == 4 and line.split("`")[1:2] and
+              line.split("`")[1] in X.columns]
+    assert len(ranked) == min(report.MAX_FEATURES, len(X.columns))
+    if params["task"] == "classification":
+        assert "### Per class (test split)" in text and "### Confusion matrix (test split)" in text
+        assert f"| {number_of(metrics['roc_auc'])} |" in text  # the positive class's ROC AUC
+    else:
+        assert "### Residuals (test split)" in text
+    pngs = sorted(p.name for p in (project / "pr-report/plots").glob("*.png"))
+    assert len(pngs) >= 3 and all(f"`plots/{name}`" in text for name in pngs)
+
+
+def number_of(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def test_no_comparable_champion_says_why(project, params):
+    fake_outputs("classification")
+    gate_json = json.loads(Path("reports/gate.json").read_text())
+    gate_json["incomparable"] = [{"source": "git main:champion.json (v3)",
+                                  "reason": "it was trained on target 'churn', this candidate on 'label'"}]
+    write_json("reports/gate.json", gate_json)
+    text = report.build(classification(params), level=2)
+    assert "**No comparable champion**, so no regression check:" in text
+    assert "- `git main:champion.json (v3)`: it was trained on target 'churn', this candidate on 'label'" in text
+    assert "No champion yet" not in text and "| champion (" not in text
+
+
+def test_out_is_a_folder_of_its_own(project, params):
+    fake_outputs(params["task"])
+    home = project / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    refused = run_cli("report", "--out", str(home), "--summary", "")
+    assert refused.returncode == 2 and "holds files that `report` did not write" in refused.stderr
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]  # nothing written beside the user's files
+    as_file = run_cli("report", "--out", str(home / "r.md"), "--summary", "")
+    assert as_file.returncode == 2 and "give the report's folder; report.md is written inside it" in as_file.stderr
+    assert not (home / "r.md").exists()
+
+    first = run_cli("report", "--out", "out/pr", "--summary", "")
+    assert first.returncode == 0, first.stderr
+    assert (project / "out/pr/report.md").read_text().startswith(report.MARKER)
+    (project / "out/pr/stale.html").write_text("from an earlier run")
+    Path("reports/drift.html").write_text("<html>drift</html>")
+    again = run_cli("report", "--out", "out/pr", "--summary", "")
+    assert again.returncode == 0, again.stderr
+    written = {p.relative_to(project / "out/pr").as_posix() for p in (project / "out/pr").rglob("*") if p.is_file()}
+    assert "stale.html" not in written and {"report.md", "data_check.json"} <= written
+    assert ("drift.html" in written) == ("plots/importance.csv" in written) == (report.LEVEL >= 1)
+    assert sorted(p.name for p in (project / "out").iterdir()) == ["pr"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import user_frame
 
-from {{ cookiecutter.package_name }} import evaluate, prepare, train
+from {{ cookiecutter.package_name }} import prepare, train
 from {{ cookiecutter.package_name }}.config import MODEL_FAMILIES
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
@@ -59,19 +58,6 @@ def test_only_register_imports_mlflow_and_only_drift_evidently():
             "print(sorted(m for m in ('mlflow', 'evidently', 'matplotlib') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
-
-
-def test_evaluate_writes_metrics_and_plots(params, project):
-    prepare.run(params)
-    train.run(params)
-    result = evaluate.run(params)
-    assert json.loads((project / "metrics/metrics.json").read_text()) == result
-    primary = "f1_macro" if params["task"] == "classification" else "r2"
-    assert 0 < result[primary] <= 1
-    plot = project / "plots" / ("confusion.csv" if params["task"] == "classification" else "predictions.csv")
-    assert plot.read_text().splitlines()[0] == "actual,predicted"
-    model = joblib.load(project / "models/model.joblib")
-    assert hasattr(model, "predict")
 
 
 def test_bad_hyper_parameter_is_named(params):

@@ -255,9 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     sub.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     sub = add("report", _report, "render the pipeline's outputs as Markdown for the PR comment and the job summary")
-    sub.add_argument("--out", default="pr-report/report.md",
-                     help="report file; its folder also gets the plot, the HTML reports and the model "
-                          "(default: pr-report/report.md)")
+    sub.add_argument("--out", default="pr-report",
+                     help="the report's own folder (new, empty, or an earlier report's, which is emptied): "
+                          "report.md, the plots, the HTML reports and the model (default: pr-report)")
     sub.add_argument("--pr-number", help="pull request the report is for; written beside the report for the poster")
     sub.add_argument("--base-ref", help="branch holding the champion's metrics when the gate did not run "
                                         "(default: gate.base_ref)")

@@ -1,20 +1,22 @@
-"""Score the trained model on the held-out split; write metrics (JSON) and plot data (CSV)."""
+"""Score the trained model on the held-out split: metrics (JSON) for the gate, and the plots (plots.py).
+
+No MLflow here: the `register` stage logs the metrics and the whole plots/ folder to the run.
+"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from . import plots
 from .config import DIRECTION, METRICS, MODEL, TEST, TRAIN
 from .errors import CheckFailed
 from .train import read_split
 
-PLOTS = Path("plots")
 __all__ = ["DIRECTION", "METRICS", "run", "score"]
 
 
@@ -54,8 +56,5 @@ def run(params: dict) -> dict[str, float]:
 
     METRICS.parent.mkdir(parents=True, exist_ok=True)
     METRICS.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    PLOTS.mkdir(exist_ok=True)
-    # One row per test example: `dvc plots` draws a confusion matrix or a predicted-vs-actual scatter.
-    name = "confusion.csv" if task == "classification" else "predictions.csv"
-    pd.DataFrame({"actual": y.to_numpy(), "predicted": predictions}).to_csv(PLOTS / name, index=False)
+    plots.write(task, model, X, y, predictions, proba, seed=int(params["model"].get("seed", 0)))
     return result

@@ -17,7 +17,7 @@ from . import champion
 from .config import DIRECTION, METRICS, VERDICT
 from .errors import CheckFailed, PipelineError
 
-__all__ = ["VERDICT", "decide", "primary_metric", "run", "schema_features"]
+__all__ = ["VERDICT", "champions_at", "decide", "primary_metric", "run", "schema_features"]
 
 
 def primary_metric(params: dict) -> str:
@@ -47,7 +47,7 @@ def resolve(base_ref: str) -> None:
                         f"the champion cannot be found; refs here: {', '.join(branches[:10]) or 'none'}")
 
 
-def _trained_at(base_ref: str) -> tuple[str, dict, dict] | None:
+def trained_at(base_ref: str) -> tuple[str, dict, dict] | None:
     """(source, metrics, what it was trained for) of the champion at `base_ref`, or None."""
     text = _show(base_ref, champion.RECORD.as_posix())
     if text is not None:
@@ -67,6 +67,18 @@ def _trained_at(base_ref: str) -> tuple[str, dict, dict] | None:
     schema = _show(base_ref, str((params.get("data") or {}).get("schema") or "schema.yaml"))
     features = schema_features(schema, target) if schema is not None and target else None
     return f"git {base_ref}:{METRICS}", metrics, {"task": params.get("task"), "target": target, "features": features}
+
+
+def champions_at(params: dict, base_ref: str) -> tuple[list[tuple[str, dict]], list[dict]]:
+    """(comparable champions as (source, metrics), incomparable ones with the reason) at `base_ref`."""
+    resolve(base_ref)
+    found = trained_at(base_ref)
+    if found is None:
+        return [], []
+    source, metrics, trained = found
+    features = schema_features(open(params["data"]["schema"]).read(), params["data"]["target"])
+    why = incomparable(trained, params, features)
+    return ([], [{"source": source, "reason": why}]) if why else ([(source, metrics)], [])
 
 
 def incomparable(trained: dict, params: dict, features: dict[str, str]) -> str | None:
@@ -131,16 +143,7 @@ def run(params: dict, base_ref: str | None = None) -> dict:
     candidate = json.loads(METRICS.read_text())
     gate = params["gate"]
     base_ref = base_ref or gate.get("base_ref", "main")
-    resolve(base_ref)
-    features = schema_features(open(params["data"]["schema"]).read(), params["data"]["target"])
-    champions, skipped = [], []
-    if (found := _trained_at(base_ref)) is not None:
-        source, metrics, trained = found
-        why = incomparable(trained, params, features)
-        if why:
-            skipped.append({"source": source, "reason": why})
-        else:
-            champions.append((source, metrics))
+    champions, skipped = champions_at(params, base_ref)
     reasons = decide(candidate, gate, champions)
     passed_because = "all thresholds met and no regression against the champion"
     if not champions and not skipped:

@@ -1,9 +1,11 @@
 """The pipeline report: Markdown for a pull-request comment and the job summary, from the pipeline's outputs.
 
 It reads what the stages wrote (data checks; at level 1 and above also metrics, the gate's verdict,
-drift and the evaluation plot), never reruns anything, and says plainly what is missing. Values that
-come from the data or the PR (column names, labels, file names) are shown as code, so they cannot
-inject Markdown, HTML or @-mentions. The text is cut to GitHub's limits at a line boundary, with a note.
+drift and the evaluation plots' data), never reruns anything, and says plainly what is missing. A
+comment cannot embed files, so the plots' key numbers are tables here and the PNGs are in the report's
+folder. Values that come from the data or the PR (column names, labels, file names) are shown as code,
+so they cannot inject Markdown, HTML or @-mentions. The text is cut to GitHub's limits at a line
+boundary, with a note.
 
 Only the standard library is imported at module level: the comment poster (comment.py) reuses the
 marker and the truncation without pulling in the pipeline's dependencies.
@@ -11,7 +13,6 @@ marker and the truncation without pulling in the pipeline's dependencies.
 
 from __future__ import annotations
 
-import ast
 import csv
 import json
 import math
@@ -29,25 +30,31 @@ PACKAGE = __name__.split(".")[0]
 MARKER = f"<!-- {PACKAGE}-report -->"
 COMMENT_LIMIT = 65_536  # characters in an issue or PR comment body
 SUMMARY_LIMIT = 1024 * 1024  # bytes of $GITHUB_STEP_SUMMARY per step
-DEFAULT_OUT = Path("pr-report/report.md")
+DEFAULT_OUT = Path("pr-report")  # the report's own folder: report.md and the files worth opening
+REPORT = "report.md"
 PR_NUMBER_FILE = "pr-number"  # beside the report: the PR the poster comments on
 FULL_REPORT = "report-full.md"  # written beside the report when the comment had to be cut
+OWNER = ".report-folder"  # marks a folder `report` made, which it may empty and rewrite
 
 DATA_CHECK = Path("reports/data_check.json")
 DATA_CHECK_HTML = Path("reports/data_check.html")
-METRICS = Path("metrics/metrics.json")  # evaluate.METRICS (not imported: it pulls in MLflow)
+METRICS = Path("metrics/metrics.json")  # config.METRICS (not imported: this module imports the standard library only)
 GATE = Path("reports/gate.json")
 DRIFT = Path("reports/drift.json")
 DRIFT_HTML = Path("reports/drift.html")
 REGISTRATION = Path("reports/registration.json")
 MODEL = Path("models/model.joblib")
 RUN_INFO = Path("models/run.json")
-PLOTS = {"classification": Path("plots/confusion.csv"), "regression": Path("plots/predictions.csv")}
-PLOT_PNG = {"classification": "confusion.png", "regression": "residuals.png"}
+PLOTS = Path("plots")  # evaluate's PNGs and the data they draw (plots.py)
+CONFUSION = PLOTS / "confusion.csv"
+PREDICTIONS = PLOTS / "predictions.csv"
+PER_CLASS = PLOTS / "per_class.json"
+IMPORTANCE = PLOTS / "importance.csv"
 
 MAX_FAILURES = 30  # data-check failure rows in the table; the HTML report has them all
 MAX_DRIFT_ROWS = 10
-MAX_CLASSES = 12  # a larger confusion matrix is left to the PNG
+MAX_CLASSES = 12  # a larger confusion matrix or per-class table is left to the PNG and plots/per_class.json
+MAX_FEATURES = 10
 CELL = 60  # characters of an untrusted value shown in a table cell
 PR_NUMBER = re.compile(r"[1-9][0-9]{0,9}")
 REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -182,28 +189,18 @@ def data_check_section(summary: dict | None) -> tuple[str, str]:
     return headline, "\n".join(lines) + "\n"
 
 
-def _champions_of(gate: dict | None, base_ref: str | None) -> list[tuple[str, dict]]:
+def _champions_of(gate: dict | None, base_ref: str | None, params: dict) -> list[tuple[str, dict]]:
     if gate is not None:
         return [(str(c.get("source", "champion")), c.get("metrics") or {}) for c in gate.get("champions") or []
                 if isinstance(c, dict)]
     if not base_ref:
         return []
-    from .gate import champion_from_git  # the gate did not run: read the base branch's metrics ourselves
+    from .gate import champions_at  # the gate did not run: find the base branch's champion ourselves
 
-    committed = champion_from_git(base_ref)
-    return [(f"git {base_ref}", committed)] if committed else []
-
-
-def metric_directions() -> dict[str, int]:
-    """evaluate.DIRECTION (+1: higher is better), read from its source: importing evaluate loads MLflow (~10 s)."""
     try:
-        tree = ast.parse(Path(__file__).with_name("evaluate.py").read_text())
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "DIRECTION" for t in node.targets):
-                return dict(ast.literal_eval(node.value))
-    except (OSError, SyntaxError, ValueError):
-        pass
-    return {}
+        return champions_at(params, base_ref)[0]
+    except PipelineError:  # no such ref: the report says there is no champion rather than failing
+        return []
 
 
 def _delta(metric: str, candidate: object, champion: object, direction: dict) -> str:
@@ -234,10 +231,11 @@ def metrics_section(metrics: dict | None, gate: dict | None, params: dict, base_
     if metrics is None:
         lines.append(f"⚠️ No metrics (`{METRICS}`): the pipeline stopped before the `evaluate` stage.")
         return "gate ⚠️ not run", "\n".join(lines) + "\n" + _verdict_lines(None, stale=False)
-    direction = metric_directions()
+    from .config import DIRECTION as direction  # +1: higher is better (config imports nothing heavy)
+
     thresholds = (gate or {}).get("thresholds") or params.get("gate", {}).get("thresholds") or {}
     max_drop = (gate or {}).get("max_drop", params.get("gate", {}).get("max_drop"))
-    champions = _champions_of(gate, base_ref or params.get("gate", {}).get("base_ref"))
+    champions = _champions_of(gate, base_ref or params.get("gate", {}).get("base_ref"), params)
     header = "| metric | candidate |"
     rule = "|---|---:|"
     for source, _ in champions:
@@ -256,10 +254,17 @@ def metrics_section(metrics: dict | None, gate: dict | None, params: dict, base_
         row += f" {_bounds(metric, thresholds, max_drop)} |"
         lines.append(row)
     lines.append("")
+    incomparable = [item for item in (gate or {}).get("incomparable") or [] if isinstance(item, dict)]
     if champions:
         lines.append("Δ is candidate minus champion; gated metrics are in bold.")
+    elif incomparable:
+        lines.append("**No comparable champion**, so no regression check:")
     else:
-        lines.append(f"No champion yet: no `{METRICS}` committed on the base branch and no registry `@champion`.")
+        lines.append(f"No champion yet: no `champion.json` or `{METRICS}` committed on the base branch.")
+    if champions and incomparable:
+        lines.append("\nNot compared:")
+    for item in incomparable:
+        lines.append(f"- {code(item.get('source', 'champion'), 80)}: {_plain(item.get('reason', 'no reason given'))}")
     if gate is None:
         lines.append(f"\n⚠️ The gate did not run, so these may be the metrics committed in `{METRICS}` "
                      "rather than this run's.")
@@ -341,12 +346,22 @@ def drift_section(drift: dict | None) -> tuple[str, str]:
     return headline, "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------- the evaluation plot
+# --------------------------------------------------------------------------- the evaluation plots
 
 
-def _read_plot(path: Path) -> list[tuple[str, str]]:
+def _rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
     with path.open(newline="") as handle:
-        return [(row.get("actual", ""), row.get("predicted", "")) for row in csv.DictReader(handle)]
+        return list(csv.DictReader(handle))
+
+
+def _float(value: object) -> float | None:
+    try:
+        result = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return result if math.isfinite(result) else None
 
 
 def _label_key(label: str) -> tuple:
@@ -361,112 +376,103 @@ def confusion_table(pairs: list[tuple[str, str]]) -> tuple[list[str], Counter]:
     return labels, Counter(pairs)
 
 
-def _residuals(pairs: list[tuple[str, str]]) -> list[tuple[float, float]]:
-    out = []
-    for actual, predicted in pairs:
-        try:
-            out.append((float(actual), float(predicted)))
-        except ValueError:
-            continue
-    return out
-
-
-def _png(task: str, pairs: list[tuple[str, str]], dest: Path) -> Path | None:
-    """A small PNG of the plot, when matplotlib is installed (MLflow brings it); None otherwise."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if task == "classification":
-        labels, counts = confusion_table(pairs)
-        grid = [[counts[(a, p)] for p in labels] for a in labels]
-        size = min(8.0, 2.5 + 0.5 * len(labels))
-        fig, ax = plt.subplots(figsize=(size, size), dpi=100)
-        ax.imshow(grid, cmap="Blues")
-        ax.set_xticks(range(len(labels)), [label[:20] for label in labels], rotation=45, ha="right")
-        ax.set_yticks(range(len(labels)), [label[:20] for label in labels])
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("actual")
-        if len(labels) <= 20:
-            peak = max(max(row) for row in grid) or 1
-            for i, row in enumerate(grid):
-                for j, value in enumerate(row):
-                    ax.text(j, i, str(value), ha="center", va="center",
-                            color="white" if value > peak / 2 else "black")
-        ax.set_title("Confusion matrix (test split)")
+def _confusion_lines(rows: list[dict[str, str]]) -> list[str]:
+    pairs = [(row.get("actual", ""), row.get("predicted", "")) for row in rows]
+    labels, counts = confusion_table(pairs)
+    lines = ["### Confusion matrix (test split)", ""]
+    if len(labels) <= MAX_CLASSES:
+        lines.append("| actual ↓ / predicted → | " + " | ".join(code(label, 30) for label in labels) + " |")
+        lines.append("|---|" + "---:|" * len(labels))
+        for actual in labels:
+            cells = [f"**{counts[(actual, p)]}**" if actual == p else str(counts[(actual, p)]) for p in labels]
+            lines.append(f"| {code(actual, 30)} | " + " | ".join(cells) + " |")
     else:
-        points = _residuals(pairs)
-        actual = [a for a, _ in points]
-        predicted = [p for _, p in points]
-        fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.5), dpi=100)
-        left.scatter(actual, predicted, s=8, alpha=0.6)
-        if actual:
-            low, high = min(actual + predicted), max(actual + predicted)
-            left.plot([low, high], [low, high], color="grey", linewidth=1)
-        left.set_xlabel("actual")
-        left.set_ylabel("predicted")
-        left.set_title("Predicted vs actual")
-        right.hist([a - p for a, p in points], bins=20)
-        right.set_xlabel("residual (actual - predicted)")
-        right.set_title("Residuals")
-    fig.tight_layout()
-    fig.savefig(dest)
-    plt.close(fig)
-    return dest
+        lines.append(f"{len(labels)} classes: too many for a table here (`plots/confusion.png`).")
+    correct = sum(v for (a, p), v in counts.items() if a == p)
+    return lines + [f"\n{correct} of {len(pairs)} test rows predicted correctly."]
 
 
-def plot_section(task: str, out_dir: Path | None, links: dict) -> str:
-    path = PLOTS.get(task)
-    if path is None or not path.is_file():
-        return ""
-    pairs = _read_plot(path)
-    if not pairs:
-        return ""
-    lines = []
+def _per_class_lines(table: dict) -> list[str]:
+    """Per-class metrics, with what the ROC, precision-recall and calibration curves sum up."""
+    rows = [(label, v) for label, v in table.items() if isinstance(v, dict)]
+    lines = ["### Per class (test split)", "",
+             "| class | precision | recall | F1 | support | ROC AUC | avg precision | Brier |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, v in rows[:MAX_CLASSES]:
+        support = v.get("support")
+        lines.append(f"| {code(label, 30)} | {number(v.get('precision'))} | {number(v.get('recall'))} "
+                     f"| {number(v.get('f1'))} | {support if isinstance(support, int) else code(support)} "
+                     f"| {number(v.get('roc_auc'))} | {number(v.get('average_precision'))} "
+                     f"| {number(v.get('brier'))} |")
+    if len(rows) > MAX_CLASSES:
+        lines.append(f"\n…and {len(rows) - MAX_CLASSES} more classes: see `plots/per_class.json`.")
+    two = len(rows) == 2
+    lines.append(f"\nThe curves, one-vs-rest {'for the positive class' if two else 'per class'}: ROC AUC is the "
+                 "area under the ROC curve (1 ranks every positive first, 0.5 is chance); avg precision sums up "
+                 "the precision-recall curve; Brier is the mean squared error of the predicted probability "
+                 "(0 is perfect), which the calibration curve breaks down by probability.")
+    return lines
+
+
+def _residual_lines(rows: list[dict[str, str]]) -> list[str]:
+    residuals = [a - p for a, p in ((_float(r.get("actual")), _float(r.get("predicted"))) for r in rows)
+                 if a is not None and p is not None]
+    if not residuals:
+        return []
+    mean = sum(residuals) / len(residuals)
+    spread = math.sqrt(sum((r - mean) ** 2 for r in residuals) / len(residuals))
+    lines = ["### Residuals (test split)", "",
+             f"{len(residuals)} rows: mean residual {mean:.3f}, standard deviation {spread:.3f}, "
+             f"largest absolute {max(abs(r) for r in residuals):.3f}.",
+             "", "| residual (actual − predicted) | rows |", "|---|---|"]
+    low, high = min(residuals), max(residuals)
+    bins = 8
+    width = (high - low) / bins or 1.0
+    counts = Counter(min(int((r - low) / width), bins - 1) for r in residuals)
+    peak = max(counts.values())
+    for b in range(bins):
+        start = low + b * width
+        lines.append(f"| {start:.2f} to {start + width:.2f} | {'█' * round(20 * counts[b] / peak)} {counts[b]} |")
+    return lines
+
+
+def _importance_lines(rows: list[dict[str, str]], metric: str) -> list[str]:
+    ranked = [(row.get("feature", ""), _float(row.get("importance")), _float(row.get("std"))) for row in rows]
+    ranked = sorted((r for r in ranked if r[1] is not None), key=lambda r: -r[1])
+    if not ranked:
+        return []
+    lines = ["### Feature importance (permutation, test split)", "",
+             f"How much {code(metric)} drops when one column is shuffled (mean ± standard deviation over "
+             "a few seeded shuffles); near zero: the model barely uses it.", "",
+             "| feature | drop | ± |", "|---|---:|---:|"]
+    for feature, importance, spread in ranked[:MAX_FEATURES]:
+        lines.append(f"| {code(feature)} | {number(importance)} | {number(spread)} |")
+    if len(ranked) > MAX_FEATURES:
+        lines.append(f"\nTop {MAX_FEATURES} of {len(ranked)} columns; all of them in `plots/importance.csv`.")
+    return lines
+
+
+def plot_section(task: str, links: dict, artifact: str | None, images: list[str]) -> str:
+    """Tables of what evaluate's plots show, and where their PNGs are (a comment cannot embed a file)."""
+    lines: list[str] = []
     if task == "classification":
-        labels, counts = confusion_table(pairs)
-        lines += ["### Confusion matrix (test split)", ""]
-        if len(labels) <= MAX_CLASSES:
-            lines.append("| actual ↓ / predicted → | " + " | ".join(code(label, 30) for label in labels) + " |")
-            lines.append("|---|" + "---:|" * len(labels))
-            for actual in labels:
-                cells = []
-                for predicted in labels:
-                    value = counts[(actual, predicted)]
-                    cells.append(f"**{value}**" if actual == predicted else str(value))
-                lines.append(f"| {code(actual, 30)} | " + " | ".join(cells) + " |")
+        if rows := _rows(CONFUSION):
+            lines += _confusion_lines(rows)
+        if (table := _read_json(PER_CLASS)) is not None:
+            lines += ["", *_per_class_lines(table)]
+    elif rows := _rows(PREDICTIONS):
+        lines += _residual_lines(rows)
+    lines += ["", *_importance_lines(_rows(IMPORTANCE), "f1_macro" if task == "classification" else "r2")]
+    if images:
+        names = ", ".join(f"`{name}`" for name in images)
+        if artifact is None:
+            lines.append(f"\nThe plots as images: {names}.")
+        elif links:
+            lines.append(f"\nThe plots as images: {names} in the `{artifact}` artifact of "
+                         f"[this run]({links['artifacts']}).")
         else:
-            lines.append(f"{len(labels)} classes: too many for a table here.")
-        correct = sum(v for (a, p), v in counts.items() if a == p)
-        lines.append(f"\n{correct} of {len(pairs)} test rows predicted correctly.")
-    else:
-        points = _residuals(pairs)
-        if not points:
-            return ""
-        residuals = [a - p for a, p in points]
-        mean = sum(residuals) / len(residuals)
-        spread = math.sqrt(sum((r - mean) ** 2 for r in residuals) / len(residuals))
-        lines += ["### Residuals (test split)", ""]
-        lines.append(f"{len(residuals)} rows: mean residual {mean:.3f}, standard deviation {spread:.3f}, "
-                     f"largest absolute {max(abs(r) for r in residuals):.3f}.")
-        lines += ["", "| residual (actual − predicted) | rows |", "|---|---|"]
-        low, high = min(residuals), max(residuals)
-        bins = 8
-        width = (high - low) / bins or 1.0
-        counts = Counter(min(int((r - low) / width), bins - 1) for r in residuals)
-        peak = max(counts.values())
-        for b in range(bins):
-            start = low + b * width
-            bar = "█" * round(20 * counts[b] / peak)
-            lines.append(f"| {start:.2f} to {start + width:.2f} | {bar} {counts[b]} |")
-    if out_dir is not None and (png := _png(task, pairs, out_dir / PLOT_PNG[task])) is not None:
-        where = f"[the run's artifacts]({links['artifacts']})" if links else "the report's artifact"
-        lines.append(f"\nThe plot as an image: `{png.name}` in {where} (a comment cannot embed a file).")
-    return "\n".join(lines) + "\n"
+            lines.append(f"\nThe plots as images: {names} in the report's folder.")
+    return "\n".join(lines).strip("\n") + "\n" if any(lines) else ""
 
 
 # --------------------------------------------------------------------------- links and the whole report
@@ -474,13 +480,15 @@ def plot_section(task: str, out_dir: Path | None, links: dict) -> str:
 
 def links_section(links: dict, artifact: str, bundled: list[str], level: int) -> str:
     lines = ["### Links", ""]
+    plots = sum(name.startswith("plots/") for name in bundled)
+    listed = [f"`{name}`" for name in bundled if not name.startswith("plots/")]
+    listed += [f"`plots/` ({plots} files: the PNGs and the data they draw)"] if plots else []
     if links:
         lines.append(f"- Workflow run: {links['run']}")
-        names = ", ".join(f"`{name}`" for name in bundled) or "the report"
-        lines.append(f"- Artifacts ({links['artifacts']}): `{artifact}` holds {names}.")
+        lines.append(f"- Artifacts ({links['artifacts']}): `{artifact}` holds {', '.join(listed) or 'the report'}.")
     else:
         lines.append("- Built outside GitHub Actions: no run to link to." +
-                     (f" Files beside the report: {', '.join(f'`{name}`' for name in bundled)}." if bundled else ""))
+                     (f" Files beside the report: {', '.join(listed)}." if listed else ""))
     if level >= 1 and (registration := _read_json(REGISTRATION)) is not None:
         lines.append(f"- Model: registered as {code(registration.get('model_name', '?'))} version "
                      f"{code(registration.get('version', '?'))} (`@challenger`), MLflow run "
@@ -491,11 +499,13 @@ def links_section(links: dict, artifact: str, bundled: list[str], level: int) ->
 
 
 def bundle(out_dir: Path, level: int) -> list[str]:
-    """Copy the reports worth opening (and the model) beside report.md, for the artifact."""
+    """Copy the reports worth opening, the plots and the model into the report's folder, for the artifact."""
     files = [(DATA_CHECK_HTML, "data_check.html"), (DATA_CHECK, "data_check.json")]
     if level >= 1:
         files += [(DRIFT_HTML, "drift.html"), (DRIFT, "drift.json"), (GATE, "gate.json"), (METRICS, "metrics.json"),
                   (MODEL, "model/model.joblib"), (RUN_INFO, "model/run.json")]
+        files += [(path, f"plots/{path.name}") for path in sorted(PLOTS.glob("*"))
+                  if path.is_file() and not path.name.startswith(".")]  # not DVC's .gitignore
     copied = []
     for source, name in files:
         if source.is_file():
@@ -515,7 +525,7 @@ def build(
     artifact: str = "pr-report",
     env: dict | None = None,
 ) -> str:
-    """The whole report as Markdown (untruncated). With out_dir, also writes the PNG and bundles files."""
+    """The whole report as Markdown (untruncated). With out_dir, also copies the files worth opening there."""
     links = run_links(env)
     bundled = bundle(out_dir, level) if out_dir is not None else []
     headlines, sections = [], []
@@ -524,9 +534,11 @@ def build(
         gate_headline, metrics = metrics_section(_read_json(METRICS), _read_json(GATE), params, base_ref)
         drift_headline, drift = drift_section(_read_json(DRIFT))
         headlines += [gate_headline, headline, drift_headline]
-        plot = plot_section(params["task"], out_dir, links)
-        if plot and out_dir is not None and (out_dir / PLOT_PNG[params["task"]]).is_file():
-            bundled.append(PLOT_PNG[params["task"]])
+        if out_dir is None:
+            images = [path.as_posix() for path in sorted(PLOTS.glob("*.png"))]
+        else:
+            images = [name for name in bundled if name.startswith("plots/") and name.endswith(".png")]
+        plot = plot_section(params["task"], links, None if out_dir is None else artifact, images)
         sections += [metrics, drift, plot, section]
     else:
         headlines.append(headline)
@@ -541,6 +553,25 @@ def build(
     return body + "\n" + links_section(links, artifact, bundled, level)
 
 
+def own_folder(folder: Path) -> None:
+    """Make `folder` the report's own: a new or empty folder, or one an earlier `report` made (emptied).
+
+    Anything else is refused, so `--out ~` or `--out src` never mixes the report into a user's files.
+    """
+    if folder.suffix.lower() == ".md":
+        raise PipelineError(f"--out {folder}: give the report's folder; {REPORT} is written inside it")
+    if folder.exists() and not folder.is_dir():
+        raise PipelineError(f"--out {folder}: exists and is not a folder")
+    if folder.is_dir() and not (folder / OWNER).is_file() and any(folder.iterdir()):
+        raise PipelineError(f"--out {folder}: the folder holds files that `report` did not write; "
+                            "give a new or empty folder")
+    if folder.is_dir():
+        for child in folder.iterdir():  # an earlier report's files: none may outlive this run
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / OWNER).write_text(f"Written by `python -m {PACKAGE} report`, which empties this folder on every run.\n")
+
+
 def write(
     params: dict,
     out: Path = DEFAULT_OUT,
@@ -551,20 +582,19 @@ def write(
     level: int = LEVEL,
     env: dict | None = None,
 ) -> dict:
-    """The `report` command: report.md (cut to the comment limit), pr-number, the job summary."""
+    """The `report` command: into the folder `out`, report.md (cut to the comment limit), pr-number, the
+    files worth opening; and the job summary."""
     pr = parse_pr_number(pr_number, "--pr-number") if pr_number not in (None, "") else None
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (out.parent / FULL_REPORT, out.parent / PR_NUMBER_FILE):
-        stale.unlink(missing_ok=True)
-    full = build(params, level=level, out_dir=out.parent, pr_number=pr, base_ref=base_ref,
-                 artifact=out.parent.name, env=env)
+    folder = Path(out)
+    own_folder(folder)
+    full = build(params, level=level, out_dir=folder, pr_number=pr, base_ref=base_ref, artifact=folder.name,
+                 env=env)
     comment, cut = truncate(full, COMMENT_LIMIT, "characters", "comment")
-    out.write_text(comment)
+    (folder / REPORT).write_text(comment)
     if cut:
-        (out.parent / FULL_REPORT).write_text(full)
+        (folder / FULL_REPORT).write_text(full)
     if pr is not None:
-        (out.parent / PR_NUMBER_FILE).write_text(f"{pr}\n")
+        (folder / PR_NUMBER_FILE).write_text(f"{pr}\n")
     summary_written = False
     if summary_path:
         summary = Path(summary_path)
@@ -575,5 +605,5 @@ def write(
             with summary.open("a", encoding="utf-8") as handle:
                 handle.write(text)
             summary_written = True
-    return {"out": str(out), "characters": len(comment), "truncated": cut, "pr_number": pr,
+    return {"out": str(folder / REPORT), "characters": len(comment), "truncated": cut, "pr_number": pr,
             "summary": summary_written}

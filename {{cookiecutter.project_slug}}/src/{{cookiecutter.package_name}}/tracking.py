@@ -131,10 +131,10 @@ def log_run(params: dict, facts: dict, model: object | None = None, signature: o
             mlflow.log_input(dataset, context=context)
         for folder, paths in LOGGED_FILES.items():
             for path in map(Path, paths):
-                if path.is_dir():
-                    mlflow.log_artifacts(str(path), artifact_path=folder)
-                elif path.is_file():
-                    mlflow.log_artifact(str(path), artifact_path=folder)
+                files = sorted(path.iterdir()) if path.is_dir() else [path] if path.is_file() else []
+                for file in files:
+                    if file.is_file() and not file.name.startswith("."):  # not DVC's .gitignore
+                        mlflow.log_artifact(str(file), artifact_path=folder)
         mlflow.set_tags({"gate": "passed" if facts["gate"].get("passed") else "failed",
                          "data_sha256": facts["data_sha256"], "git_commit": git_commit() or "",
                          "gate_reasons": json.dumps(facts["gate"].get("reasons", []))[:5000]})
