@@ -288,17 +288,20 @@ def scenario(tmp_path, monkeypatch):
     return make
 
 
-def drifted_batch(project: Path, task: str) -> None:
-    """A current batch that really drifted: training rows of one class only (or the highest targets),
-    so every value stays inside the schema while most columns' distributions move."""
+def drifted_batch(project: Path, task: str, labelled: bool = True) -> None:
+    """A current batch that really drifted: new rows like the training rows of one class only (or the
+    highest targets), so values stay inside the schema while most columns' distributions move."""
     params = yaml.safe_load((project / "params.yaml").read_text())
     frame = pd.read_csv(project / params["data"]["path"])
     target = params["data"]["target"]
     if task == "classification":
-        picked = frame[frame[target] == frame[target].value_counts().index[-1]]
+        picked = frame[frame[target] == frame[target].value_counts().index[-1]].copy()
     else:
-        picked = frame[frame[target] >= frame[target].quantile(0.7)]
-    picked.drop_duplicates().to_csv(project / params["drift"]["current"], index=False)
+        picked = frame[frame[target] >= frame[target].quantile(0.7)].copy()
+    features = [c for c in picked.columns if c != target]
+    picked[features] = (picked[features] * 0.999).clip(frame[features].min(), frame[features].max(), axis=1)
+    picked = picked.drop_duplicates()
+    (picked if labelled else picked.drop(columns=[target])).to_csv(project / params["drift"]["current"], index=False)
 
 
 def docker_cleanup(*, images: str, package: str, containers: tuple[str, ...] = ()) -> None:
@@ -375,9 +378,11 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     assert "Gate" in scheduled.summaries["train"]  # the report in the job summary
     (pull,) = s.pulls()
     assert pull["head"] == "promote/champion" and pull["base"] == "main" and pull["operation"] == "created"
-    assert sorted(pull["files"]) == ["champion.json", "metrics/metrics.json"]
+    # The drifted batch is labelled: its rows joined the training data, in the same pull request.
+    assert {"champion.json", "champion/model.joblib", "metrics/metrics.json", "data/raw/breast_cancer.csv"} <= set(
+        pull["files"])
     assert pull["body"].startswith(f"<!-- {s.package}-report -->") and "promotion" in pull["labels"]
-    patch = (s.store / "pulls/1.patch").read_text()
+    patch = (s.store / "pulls/1.patch").read_text(errors="replace")
     assert '"version": 1' in patch and "f1_macro" in patch
 
     drift = s.artifact(scheduled, "drift-report")
@@ -400,6 +405,14 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     (comment,) = state["comments"]
     assert comment["issue"] == 1 and comment["body"].startswith(f"<!-- {s.package}-drift -->")
     assert all(r["authorized"] for r in s.loop.requests())
+
+    # Drifting, but production's rows carry no labels yet: a retrain would learn nothing, so none starts.
+    drifted_batch(s.project, "classification", labelled=False)
+    s.commit("The current batch, unlabelled")
+    unlabelled = s.act("workflow_dispatch", events.workflow_dispatch(), "drift.yml")
+    assert unlabelled.jobs == {"detect": "success", "alert": "success"}
+    state = s.loop.state()
+    assert len(state["dispatches"]) == 2 and "No retraining was started" in state["comments"][-1]["body"]
 
     # A deliberately failing candidate: the gate's bar is out of reach, so training fails and
     # nothing is promoted (no new pull request, no champion.json).
@@ -450,37 +463,115 @@ def test_level2_pull_request_report_and_comment(scenario):
     assert comment["issue"] == 7 and comment["body"].strip() == body.strip()
 
 
-def test_level2_deploy_and_rollback(scenario, docker_base, wheelhouse):
-    port = free_port()
-    s = scenario(level="2", task="classification", project_name="Act Deploy", bridges=(port,))
-    s.env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
-    s.variables |= {"BASE_IMAGE": docker_base, "APP_PORT": str(port)}
-    init_git_repo(s.project)
-    sha = s.git("rev-parse", "HEAD")
-    image = f"{REGISTRY}/acme/{s.slug}"
-    containers = (f"{s.slug}-staging", f"{s.slug}-production")
-    try:
-        deploy = s.act("push", events.push(), "deploy.yml")
-        # act reports a called workflow's job under its own id: `deploy` ran for staging and production
-        assert deploy.jobs == {"build": "success", "deploy": "success"}
-        log = deploy.job_log("deploy")
-        assert log.count("smoke test passed") == 2 and all(name in log for name in containers)
-        pushed = [json.loads(line) for line in (s.store / "registry/pushed.jsonl").read_text().splitlines()]
-        assert sorted(p["tag"] for p in pushed) == [f"{image}:model-v1", f"{image}:sha-{sha}"]
-        logins = [json.loads(line) for line in (s.store / "registry/logins.jsonl").read_text().splitlines()]
-        assert len(logins) == 3 and {login["registry"] for login in logins} == {REGISTRY}  # build, 2 deploys
-        sbom = json.loads(next((s.store / "sbom").glob("*.spdx.json")).read_text())
-        assert {"scikit-learn", "fastapi", "uvicorn"} <= {p["name"] for p in sbom["packages"]}
-        assert (s.artifact(deploy, "sbom.spdx.json") / "sbom.spdx.json").is_file()
-        (attestation,) = [json.loads(p.read_text()) for p in (s.store / "attestations").glob("*.json")]
-        (subject,) = attestation["statement"]["subject"]
-        assert subject["name"] == image and "sha256:" + subject["digest"]["sha256"] == pushed[0]["digest"]
-        assert attestation["push_to_registry"] is True
+def merge_pull(s: Scenario, number: int) -> str:
+    """Merge a pull request the act stand-in opened, as GitHub's merge button would: onto main."""
+    s.git("am", "-q", str(s.store / "pulls" / f"{number}.patch"))
+    return s.git("rev-parse", "HEAD")
 
-        # Roll production back to an earlier champion's image, by its tag.
-        rollback = s.act("workflow_dispatch", events.workflow_dispatch({"image_tag": f"sha-{sha}"}), "rollback.yml")
-        assert rollback.jobs == {"deploy": "success"}
-        log = rollback.job_log("deploy")
-        assert log.count("smoke test passed") == 1 and containers[1] in log and containers[0] not in log
+
+def path_filter_matches(patterns: list[str], path: str) -> bool:
+    """GitHub's `paths:` filter for one file: `*` stays within a directory, `**` crosses them."""
+    for pattern in patterns:
+        regex = re.escape(pattern).replace(r"\*\*", "\0").replace(r"\*", "[^/]*").replace("\0", ".*")
+        if re.fullmatch(regex, path):
+            return True
+    return False
+
+
+def new_labelled_rows(project: Path, count: int) -> None:
+    """Production saw `count` new rows and they were labelled: they arrive in the current batch."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    frame = pd.read_csv(project / params["data"]["path"])
+    rows = frame.sample(count, random_state=7)
+    numeric = [c for c in rows.columns if c != params["data"]["target"]]
+    for column in numeric:  # new values, still inside what the data contract allows
+        rows[column] = (rows[column] * 0.997).clip(frame[column].min(), frame[column].max()).round(5)
+    rows.to_csv(project / params["drift"]["current"], index=False)
+
+
+def champion_of(project: Path) -> dict:
+    return json.loads((project / "champion.json").read_text())
+
+
+def test_level2_champion_history(scenario, docker_base, wheelhouse):
+    """Git decides the champion, from review to production, over a history of promotions: every job
+    in a fresh copy of the repo, as on GitHub, with only git and the registry surviving between runs."""
+    port = free_port()
+    s = scenario(level="2", task="classification", project_name="Act History", bridges=(port,))
+    s.env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
+    s.variables |= {"BASE_IMAGE": docker_base, "APP_PORT": str(port), "ATTEST_PROVENANCE": "true"}
+    init_git_repo(s.project)
+    image = f"{REGISTRY}/acme/{s.slug}"
+    deploy_paths = load(s.project / WORKFLOWS / "deploy.yml")["on"]["push"]["paths"]
+    containers = (f"{s.slug}-staging", f"{s.slug}-production")
+
+    def pushed() -> list[str]:
+        log = s.store / "registry/pushed.jsonl"
+        return [json.loads(line)["tag"] for line in log.read_text().splitlines()] if log.exists() else []
+
+    try:
+        # 1. Retrain: the labelled current batch joins the training data; the candidate is proposed, v1.
+        first = s.act("workflow_dispatch", events.workflow_dispatch({"reason": "first model"}), "retrain.yml")
+        assert first.jobs == {"train": "success", "propose": "success"}
+        (pull,) = s.pulls()
+        assert pull["title"] == "Promote the retrained model to champion v1" and "promotion" in pull["labels"]
+        assert {"champion.json", "champion/model.joblib", "metrics/metrics.json",
+                "data/raw/breast_cancer.csv"} <= set(pull["files"])
+        merged = merge_pull(s, 1)
+        v1 = champion_of(s.project)
+        assert v1["version"] == 1 and v1["trained_from"] != merged
+        assert v1["model_sha256"] == hashlib.sha256((s.project / "champion/model.joblib").read_bytes()).hexdigest()
+        assert all(path_filter_matches(deploy_paths, f) for f in ("champion.json", "champion/model.joblib"))
+
+        # 2. The merge deploys exactly that model: built from champion.json, never retrained.
+        deploy = s.act("push", events.push(), "deploy.yml")
+        assert deploy.jobs == {"build": "success", "deploy": "success"}
+        assert "Running stage" not in deploy.job_log("build") and "smoke test passed" in deploy.job_log("deploy")
+        assert sorted(pushed()) == sorted([f"{image}:model-v1", f"{image}:sha-{merged}"])
+
+        # 3. New labelled data: retrained on it, proposed and merged as v2, deployed under a new tag.
+        new_labelled_rows(s.project, 40)
+        s.commit("New labelled rows in the current batch")
+        second = s.act("push", events.push(), "retrain.yml")
+        assert second.jobs == {"train": "success", "propose": "success"}
+        assert "added 40 labelled row(s)" in second.job_log("train")
+        merge_pull(s, 2)
+        v2 = champion_of(s.project)
+        assert (v2["version"], v2["highest_version"]) == (2, 2) and v2["model_sha256"] != v1["model_sha256"]
+        assert v2["training_rows"] > v1["training_rows"]
+        assert s.act("push", events.push(), "deploy.yml").jobs == {"build": "success", "deploy": "success"}
+        assert f"{image}:model-v2" in pushed()
+
+        # 4. Nothing new since v2: no pull request, and the job summary says why.
+        idle = s.act("workflow_dispatch", events.workflow_dispatch({"reason": "weekly"}), "retrain.yml")
+        assert idle.jobs == {"train": "success"}  # propose was skipped
+        assert "Nothing to promote" in idle.summaries["train"] and "byte-identical to champion v2" in idle.summaries[
+            "train"]
+        assert len(s.pulls()) == 2
+
+        # 5. A promotion that review rejects: main and production stay on v2.
+        params = (s.project / "params.yaml").read_text().replace("n_estimators: 200", "n_estimators: 150")
+        (s.project / "params.yaml").write_text(params)
+        changed = s.commit("Fewer trees")
+        files = s.git("diff-tree", "--no-commit-id", "--name-only", "-r", changed).splitlines()
+        assert files == ["params.yaml"] and not any(path_filter_matches(deploy_paths, f) for f in files)
+        rejected = s.act("push", events.push(), "retrain.yml")
+        assert rejected.jobs == {"train": "success", "propose": "success"} and len(s.pulls()) == 3
+        assert s.pulls()[2]["title"].endswith("champion v3")  # never merged
+        assert champion_of(s.project)["version"] == 2 and f"{image}:model-v3" not in pushed()
+
+        # 6. Roll back to v1: production serves v1 at once, and git records it for every later deploy.
+        back = s.act("workflow_dispatch", events.workflow_dispatch({"version": "1"}), "rollback.yml")
+        assert back.jobs == {"record": "success", "deploy": "success"}
+        assert "smoke test passed" in back.job_log("deploy") and "model version 1" in back.job_log("deploy")
+        assert s.pulls()[3]["title"] == "Roll back the champion to v1" and "rollback" in s.pulls()[3]["labels"]
+        merge_pull(s, 4)
+        restored = champion_of(s.project)
+        assert (restored["version"], restored["highest_version"], restored["rolled_back_from"]) == (1, 2, 2)
+        assert restored["model_sha256"] == v1["model_sha256"]
+        export = subprocess.run([sys.executable, "-m", s.package, "export", "--out", "build/after-rollback"],
+                                cwd=s.project, env={**os.environ, "PYTHONPATH": "src"}, capture_output=True, text=True)
+        assert export.returncode == 0, export.stderr
+        assert json.loads((s.project / "build/after-rollback/metadata.json").read_text())["version"] == 1
     finally:
         docker_cleanup(images=image, package=s.package, containers=containers)
