@@ -17,6 +17,7 @@ ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')
 LEVEL = int(ANSWERS["mlops_level"])
 TASK = ANSWERS["task"]
 CLASSIFICATION = TASK == "classification"
+DOCKER_HOST = LEVEL >= 2 and ANSWERS.get("deploy_target", "docker-host") == "docker-host"
 
 # path -> keep it?  Everything not listed here is kept for every level and option.
 KEEP = {
@@ -32,8 +33,13 @@ KEEP = {
     ".github/workflows/pr-report.yml": LEVEL >= 2,
     ".github/workflows/pr-comment.yml": LEVEL >= 2,
     ".github/workflows/deploy.yml": LEVEL >= 2,
-    ".github/workflows/deploy-env.yml": LEVEL >= 2,
     ".github/workflows/rollback.yml": LEVEL >= 2,
+    # deploy_target docker-host: blue/green deploys over SSH (deploy-env.yml calls the `deploy` command).
+    ".github/workflows/deploy-env.yml": DOCKER_HOST,
+    "deploy": DOCKER_HOST,
+    "docs/deploy.md": DOCKER_HOST,
+    "src/{{ cookiecutter.package_name }}/deploy.py": DOCKER_HOST,
+    "tests/test_deploy.py": DOCKER_HOST,
 }
 # What cookiecutter adds to the answers for this run only; cruft records `_template` and `_commit` instead.
 RUN_ONLY = ("_template", "_output_dir", "_repo_dir", "_checkout")

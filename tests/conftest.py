@@ -27,6 +27,7 @@ ROTATING = {
     "drift_cron": ["0 5 * * *", "15 3 * * mon-fri"],
     "gate_max_drop": ["0.02", "0", "0.1"],
     "drift_share_threshold": ["0.5", "0.3"],
+    "deploy_target": ["docker-host", "none"],  # level 2 renders: index 4 docker-host, 5 none
 }
 COMBOS = [(level, task) for level in LEVELS for task in TASKS]
 

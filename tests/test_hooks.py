@@ -45,7 +45,8 @@ def test_bad_answer_is_rejected_and_nothing_is_left(tmp_path, capfd, key, value,
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("key", "value"), [("mlops_level", "3"), ("task", "clustering")])
+@pytest.mark.parametrize(("key", "value"), [("mlops_level", "3"), ("task", "clustering"),
+                                            ("deploy_target", "kubernetes")])
 def test_bad_choice_is_rejected_and_nothing_is_left(tmp_path, key, value):
     # Cookiecutter validates choice variables itself, before our hook and before writing anything.
     with pytest.raises(ValueError, match=f"{value} provided for choice variable {key}"):

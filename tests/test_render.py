@@ -34,15 +34,20 @@ DATA = {
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
     "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive")},
-    "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "deploy-env", "rollback")},
+    "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")},
 }
+# Level 2 with deploy_target docker-host: blue/green deploys over SSH.
+DOCKER_HOST = {".github/workflows/deploy-env.yml", "deploy/compose.yml", "docs/deploy.md", "src/PKG/deploy.py",
+               "tests/test_deploy.py"}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter")  # `${{ }}` is GitHub Actions' own syntax
 
 
-def expected_files(level: str, task: str, package: str) -> set[str]:
+def expected_files(level: str, task: str, package: str, deploy_target: str = "docker-host") -> set[str]:
     files = set(COMMON) | DATA[task]
     for lower in "012"[: int(level) + 1]:
         files |= BY_LEVEL[lower]
+    if level == "2" and deploy_target == "docker-host":
+        files |= DOCKER_HOST
     return {f.replace("PKG", package) for f in files}
 
 
@@ -54,7 +59,7 @@ def project_files(project) -> set[str]:
 def test_exact_file_set(rendered, level, task):
     answers, project = rendered(level, task)
     package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
-    assert project_files(project) == expected_files(level, task, package)
+    assert project_files(project) == expected_files(level, task, package, answers["deploy_target"])
 
 
 @pytest.mark.parametrize(("level", "task"), COMBOS)

@@ -89,7 +89,7 @@ def steps_of(project: Path):
 
 @pytest.mark.parametrize(("level", "task"), COMBOS)
 def test_permissions_are_least_privilege_and_explained(rendered, level, task):
-    _, project = rendered(level, task)
+    answers, project = rendered(level, task)
     for name, doc in workflows(project).items():
         assert doc["permissions"] == {}, f"{name}: top-level permissions must be {{}}"
         assert "pull_request_target" not in doc["on"], name
@@ -106,6 +106,9 @@ def test_permissions_are_least_privilege_and_explained(rendered, level, task):
                 ("keepalive.yml", "enable"): {"actions"},
                 ("pr-comment.yml", "comment"): {"pull-requests"},
                 ("deploy.yml", "build"): {"packages", "id-token", "attestations"}}
+    if answers.get("deploy_target", "docker-host") == "docker-host":  # each deploy records a GitHub deployment
+        expected |= {key: {"deployments"} for key in (("deploy-env.yml", "deploy"), ("deploy.yml", "staging"),
+                                                      ("deploy.yml", "production"), ("rollback.yml", "production"))}
     assert {key: value for key, value in writers.items() if value} == {
         key: value for key, value in expected.items() if key[0] in {n for n, _ in writers}}
 

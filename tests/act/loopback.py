@@ -7,9 +7,10 @@ inside the namespace the wrapper starts `python loopback.py serve CONFIG`, runs 
 stops the server. The server provides:
 
 * a GitHub REST API stand-in on 127.0.0.1:<api_port> (point GITHUB_API_URL at `Loopback.api_url`):
-  workflow dispatches and enables, issues, issue comments and pulls/<n>, enough for drift alerts,
-  keep-alive and the PR comment poster. Its state (`state.json`, seeded by the test) and every
-  request (`requests.jsonl`) persist in the loopback directory across act runs;
+  workflow dispatches and enables, issues, issue comments, pulls/<n>, deployments and their statuses,
+  enough for drift alerts, keep-alive, the PR comment poster and the deploy records. Its state
+  (`state.json`, seeded by the test) and every request (`requests.jsonl`) persist in the loopback
+  directory across act runs;
 * bridges: 127.0.0.1:<port> inside the namespace forwards to 127.0.0.1:<port> on the host, where a
   `docker run --network host` container listens (the Docker daemon lives outside the namespace).
   The listening socket is made in the namespace; the server then joins the host's network
@@ -141,7 +142,10 @@ ROUTES = [
     ("POST", re.compile(r"/repos/[^/]+/[^/]+/issues/(\d+)/comments"), "create_comment"),
     ("PATCH", re.compile(r"/repos/[^/]+/[^/]+/issues/comments/(\d+)"), "update_comment"),
     ("GET", re.compile(r"/repos/[^/]+/[^/]+/pulls/(\d+)"), "get_pull"),
+    ("POST", re.compile(r"/repos/[^/]+/[^/]+/deployments"), "create_deployment"),
+    ("POST", re.compile(r"/repos/[^/]+/[^/]+/deployments/(\d+)/statuses"), "create_deployment_status"),
 ]
+DEPLOYMENT_STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
 
 
 class Api:
@@ -218,6 +222,29 @@ class Api:
                 comment["body"] = body.get("body", "") if isinstance(body, dict) else ""
                 return 200, comment
         return 404, {"message": "Not Found"}
+
+    def create_deployment(self, state, query, body):
+        if not isinstance(body, dict) or not body.get("ref"):
+            return 422, {"message": "ref is required"}
+        deployment = {"id": self._next(state), "ref": body["ref"], "task": body.get("task", "deploy"),
+                      "environment": body.get("environment", "production"), "payload": body.get("payload", {}),
+                      "description": body.get("description"), "auto_merge": body.get("auto_merge", True),
+                      "required_contexts": body.get("required_contexts"),
+                      "production_environment": body.get("production_environment"), "creator": BOT, "statuses": []}
+        state.setdefault("deployments", []).append(deployment)
+        return 201, {k: v for k, v in deployment.items() if k != "statuses"}
+
+    def create_deployment_status(self, state, query, body, deployment_id):
+        deployment = next((d for d in state.get("deployments", []) if d["id"] == int(deployment_id)), None)
+        if deployment is None:
+            return 404, {"message": "Not Found"}
+        if not isinstance(body, dict) or body.get("state") not in DEPLOYMENT_STATES:
+            return 422, {"message": f"state must be one of {sorted(DEPLOYMENT_STATES)}"}
+        if len(body.get("description") or "") > 140:
+            return 422, {"message": "description is too long (maximum is 140 characters)"}
+        status = {"id": self._next(state), **body}
+        deployment["statuses"].append(status)
+        return 201, status
 
     def get_pull(self, state, query, body, number):
         pull = state["pulls"].get(str(int(number)))

@@ -217,6 +217,22 @@ def _smoke(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+
+
+def _deploy(args: argparse.Namespace, params: dict) -> int:
+    from . import deploy
+
+    result = deploy.run(args.environment, args.image, args.version, args.compose)
+    if result["action"] == "skipped":
+        print(f"::warning::{result['reason']}")
+    else:
+        print(f"deployed {result['image']} to {result['environment']}: model v{result['version']} is live in "
+              f"{result['slot']} on {result['host']}, at {result['url']}")
+    return 0
+{%- endif %}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
@@ -287,6 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--wait", type=float, default=60, help="seconds to wait for /health (default: 60)")
     sub.add_argument("--expect-version", type=lambda v: int(v) if v.strip() else None,
                      help="fail unless /health reports this model version (empty: any)")
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+    sub = add("deploy", _deploy, "blue/green deploy of an image to an environment's Docker host over SSH "
+                                 "(settings: DEPLOY_* variables, docs/deploy.md)")
+    sub.add_argument("--environment", required=True, help="environment name, e.g. staging or production")
+    sub.add_argument("--image", required=True, help="image to deploy, registry/name:tag")
+    sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
+                     help="model version the image must serve (empty: any)")
+    sub.add_argument("--compose", default="deploy/compose.yml", help="compose file (default: deploy/compose.yml)")
+{%- endif %}
     return parser
 
 

@@ -1,13 +1,16 @@
 """Smoke test of a running model API: /health answers, and /predict scores one valid record.
 
 The record is built from the API's own /metadata (its input schema), so the test needs no data and
-works against any deployment of the serving app: the deploy workflow runs it against staging before
-production, and locally it checks `make serve`. Only the standard library.
+works against any deployment of the serving app: locally it checks `make serve`, and `deploy` runs it
+inside the serving image, as `python -m <package>.smoke URL`, where there is no params.yaml. Only the
+standard library.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -83,3 +86,22 @@ def run(url: str, wait: float = 60, expect_version: int | None = None) -> dict:
         raise CheckFailed(f"{base}/predict: HTTP {status}, expected one prediction" + (f": {detail}" if detail else ""))
     return {"url": base, "model_version": health.get("model_version"), "prediction": scored["predictions"][0],
             "columns": len(record)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m <package>.smoke URL [--wait S] [--expect-version N]`: the result as one JSON line."""
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=main.__doc__)
+    parser.add_argument("url")
+    parser.add_argument("--wait", type=float, default=60)
+    parser.add_argument("--expect-version", type=int)
+    args = parser.parse_args(argv)
+    try:
+        print(json.dumps(run(args.url, args.wait, args.expect_version)))
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
