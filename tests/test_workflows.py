@@ -41,7 +41,7 @@ import pandas as pd
 import pytest
 import yaml
 from act.harness import act_binary, events, init_git_repo, read_pins, run_act
-from act.loopback import Loopback, free_port
+from act.loopback import Loopback
 from conftest import COMBOS, TEMPLATE, render, unavailable
 
 REPO = "acme/demo"  # init_git_repo's origin: github.repository under act
@@ -499,14 +499,15 @@ def champion_of(project: Path) -> dict:
 def test_level2_champion_history(scenario, docker_base, wheelhouse):
     """Git decides the champion, from review to production, over a history of promotions: every job
     in a fresh copy of the repo, as on GitHub, with only git and the registry surviving between runs."""
-    port = free_port()
-    s = scenario(level="2", task="classification", project_name="Act History", bridges=(port,))
+    s = scenario(level="2", task="classification", project_name="Act History", deploy_target="docker-host")
     s.env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
-    s.variables |= {"BASE_IMAGE": docker_base, "APP_PORT": str(port), "ATTEST_PROVENANCE": "true"}
+    s.variables |= {"BASE_IMAGE": docker_base, "ATTEST_PROVENANCE": "true"}
     init_git_repo(s.project)
     image = f"{REGISTRY}/acme/{s.slug}"
     deploy_paths = load(s.project / WORKFLOWS / "deploy.yml")["on"]["push"]["paths"]
-    containers = (f"{s.slug}-staging", f"{s.slug}-production")
+    # Deploying to a host is tests/test_deploy.py's; here the environments have no host, so each deploy
+    # job names what is missing and skips. What this test follows is which model gets built and tagged.
+    skipped = "skipped: DEPLOY_HOST, DEPLOY_USER, DEPLOY_KNOWN_HOSTS, DEPLOY_SSH_KEY not set"
 
     def pushed() -> list[str]:
         log = s.store / "registry/pushed.jsonl"
@@ -529,7 +530,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         # 2. The merge deploys exactly that model: built from champion.json, never retrained.
         deploy = s.act("push", events.push(), "deploy.yml")
         assert deploy.jobs == {"build": "success", "deploy": "success"}
-        assert "Running stage" not in deploy.job_log("build") and "smoke test passed" in deploy.job_log("deploy")
+        assert "Running stage" not in deploy.job_log("build") and deploy.job_log("deploy").count(skipped) == 2
         assert sorted(pushed()) == sorted([f"{image}:model-v1", f"{image}:sha-{merged}"])
 
         # 3. New labelled data: retrained on it, proposed and merged as v2, deployed under a new tag.
@@ -565,8 +566,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
 
         # 6. Roll back to v1: production serves v1 at once, and git records it for every later deploy.
         back = s.act("workflow_dispatch", events.workflow_dispatch({"version": "1"}), "rollback.yml")
-        assert back.jobs == {"record": "success", "deploy": "success"}
-        assert "smoke test passed" in back.job_log("deploy") and "model version 1" in back.job_log("deploy")
+        assert back.jobs == {"record": "success", "deploy": "success"} and skipped in back.job_log("deploy")
         assert s.pulls()[3]["title"] == "Roll back the champion to v1" and "rollback" in s.pulls()[3]["labels"]
         merge_pull(s, 4)
         restored = champion_of(s.project)
@@ -577,4 +577,4 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         assert export.returncode == 0, export.stderr
         assert json.loads((s.project / "build/after-rollback/metadata.json").read_text())["version"] == 1
     finally:
-        docker_cleanup(images=image, package=s.package, containers=containers)
+        docker_cleanup(images=image, package=s.package)
