@@ -63,7 +63,6 @@ def setup(params: dict) -> str:
     """Point MLflow at the configured store and experiment; return the experiment id."""
     uri = tracking_uri(params)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)  # else a process that switched projects keeps the first one's registry
     embedded = uri == f"sqlite:///{EMBEDDED_DB.resolve()}"
     root = str(Path.cwd().resolve())
     name = params["mlflow"]["experiment"]
