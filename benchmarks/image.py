@@ -2,17 +2,21 @@
 
 Built the way tests/test_docker.py builds it here (tests/docker/README.md): the engine and the
 debootstrapped base come from the idempotent scripts in tests/docker/, the wheelhouse is built on
-the host with the model's pinned versions, and containers run with --network host on 127.0.0.1.
+the host with the project and the runtime export chose (build/model/requirements.txt), and containers
+run with --network host on 127.0.0.1. The dependency floor is measured twice: for the image's own
+set, and for the scikit-learn runtime (what the image would hold had export fallen back to joblib).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from importlib.metadata import version
 from pathlib import Path
 
 from . import serving
@@ -35,19 +39,28 @@ def tree_bytes(path: Path) -> int:
                for root, _, files in os.walk(path) for name in files)
 
 
-def dependency_floor(project: Path, package: str, wheels: Path, workdir: Path) -> int:
-    """Bytes of site-packages in a fresh venv holding only the project's runtime dependencies.
+def dependency_floor(package: str, wheels: Path, requirements: Path, venv: Path) -> int:
+    """Bytes of site-packages in a fresh venv holding only the project and one runtime's requirements.
 
-    pip installs as the Dockerfile does (same wheels, same constraints, bytecode compiled), but into a
+    pip installs as the Dockerfile does (same wheels, same requirements, bytecode compiled), but into a
     venv created without pip, so pip itself is not counted, and nothing is stripped afterwards.
     """
-    venv = workdir / "floor-venv"
     sh(sys.executable, "-m", "venv", "--without-pip", str(venv))
     wheel = next(wheels.glob(f"{package}-*.whl"))  # the project's own wheel, as the Dockerfile installs it
     sh(sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install", "--quiet", "--no-index",
-       "--disable-pip-version-check", "--find-links", str(wheels), "--constraint",
-       str(project / "build/model/requirements.txt"), str(wheel))
+       "--disable-pip-version-check", "--find-links", str(wheels), "--requirement", str(requirements), str(wheel))
     return tree_bytes(next(venv.glob("lib/python*/site-packages")))
+
+
+def sklearn_floor(project: Path, package: str, workdir: Path) -> int:
+    """The floor had export served model.joblib: scikit-learn, pandas, numpy and SciPy at this venv's versions."""
+    requirements = workdir / "sklearn-requirements.txt"
+    requirements.write_text("".join(f"{name}=={version(name)}\n" for name in ("scikit-learn", "pandas", "numpy",
+                                                                              "scipy")))
+    wheels = workdir / "sklearn-wheels"
+    sh(str(DOCKER_DIR / "wheelhouse.sh"), str(project), str(wheels),
+       env={"PYTHON": sys.executable, "PIP_REQUIREMENT": str(requirements)})
+    return dependency_floor(package, wheels, requirements, workdir / "sklearn-floor-venv")
 
 
 def size(image: str) -> int:
@@ -74,9 +87,9 @@ def cold_start(tag: str, runs: int) -> list[float]:
 def measure(project: Path, package: str, workdir: Path, runs: int) -> dict:
     for script, timeout in (("engine.sh", 300), ("base_image.sh", 1800)):
         sh(str(DOCKER_DIR / script), timeout=timeout)
-    wheels = project / "build/wheels"
+    wheels, requirements = project / "build/wheels", project / "build/model/requirements.txt"
     sh(str(DOCKER_DIR / "wheelhouse.sh"), str(project), str(wheels),
-       env={"PYTHON": sys.executable, "PIP_CONSTRAINT": str(project / "build/model/requirements.txt")})
+       env={"PYTHON": sys.executable, "PIP_REQUIREMENT": str(requirements)})
     tag = f"mlops-template-bench/{package.replace('_', '-')}:{uuid.uuid4().hex[:8]}"
     build = ("docker", "build", "--force-rm", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}")
     try:
@@ -92,7 +105,9 @@ def measure(project: Path, package: str, workdir: Path, runs: int) -> dict:
         starts = cold_start(tag, runs)
     finally:
         subprocess.run(["docker", "rmi", "-f", tag, f"{tag}-builder"], capture_output=True, check=False)
-    return {"image_bytes": image, "base_bytes": base, "above_base_bytes": image - base,
+    runtime = json.loads((project / "build/model/metadata.json").read_text())["runtime"]
+    return {"image_bytes": image, "base_bytes": base, "above_base_bytes": image - base, "runtime": runtime,
             "venv_bytes": int(parts[0]), "model_bytes": int(parts[2]), "build_s": build_s,
-            "floor_bytes": dependency_floor(project, package, wheels, workdir), "cold_start_s": starts,
+            "floor_bytes": dependency_floor(package, wheels, requirements, workdir / "floor-venv"),
+            "sklearn_floor_bytes": sklearn_floor(project, package, workdir), "cold_start_s": starts,
             "cold_start_median_s": statistics.median(starts)}

@@ -38,9 +38,9 @@ def run(argv: list[str], cwd: Path, timeout: float = 3600) -> subprocess.Complet
     return result
 
 
-def generate(out: Path) -> Path:
-    """Render the template with the demo answers and commit it, as a user would start."""
-    project = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=ANSWERS, output_dir=str(out)))
+def generate(out: Path, answers: dict | None = None) -> Path:
+    """Render the template with the demo answers (or others) and commit it, as a user would start."""
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers or ANSWERS, output_dir=str(out)))
     run(["git", "init", "-q", "-b", "main"], project)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "Generated project"], project)

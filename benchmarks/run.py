@@ -22,6 +22,7 @@ from pathlib import Path
 from . import drift_scale, image, project, report, serving
 
 HERE = Path(__file__).resolve().parent
+REGRESSION = {"mlops_level": "0", "task": "regression", "project_name": "Bench Regression"}
 ANALYSIS_MARK = "<!-- analysis: written by hand; `make bench` keeps everything below this line -->"
 PRESETS = {
     # workers: one per core. connections: 4 per worker saturates both servers without piling up a queue.
@@ -53,6 +54,22 @@ def hot_path(clone: Path, package: str, repeats: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def agreement(clone: Path, package: str, workdir: Path) -> dict:
+    """Served (ONNX) vs the scikit-learn pipeline on the held-out split: the pipeline's champion, and a
+    regression champion trained and exported from a second generated project (agreement.py)."""
+    regression = project.generate(workdir / "render-regression", REGRESSION)
+    results = {}
+    for directory, pkg, mode in ((clone, package, "champion"),
+                                 (regression, regression.name.replace("-", "_"), "train")):
+        result = subprocess.run([sys.executable, str(HERE / "agreement.py"), pkg, mode], cwd=directory,
+                                env=project.env_for(directory), capture_output=True, text=True, timeout=1800)
+        if result.returncode != 0:
+            raise RuntimeError(f"agreement.py ({mode}) exited {result.returncode}:\n{result.stderr[-3000:]}")
+        answer = json.loads(result.stdout.strip().splitlines()[-1])
+        results[answer["task"]] = answer
+    return results
+
+
 def run_all(config: dict, workdir: Path) -> dict:
     results: dict = {"config": config, "errors": {}, "skipped": {}, "sections": {}}
 
@@ -81,6 +98,7 @@ def run_all(config: dict, workdir: Path) -> dict:
     if timings is None or section("champion", lambda: project.champion(clone, package) or True, keep=False) is None:
         return results  # nothing to serve
     section("hotpath", lambda: hot_path(clone, package, config["repeats"]))
+    section("agreement", lambda: agreement(clone, package, workdir))
     section("serving", lambda: serving.measure(
         clone, package, "demo-model", "diagnosis", workdir, workers=config["workers"],
         connections=config["connections"], seconds=config["seconds"], warmup=config["warmup"]))
@@ -96,11 +114,12 @@ def _hot_path_table(hot: dict) -> str:
     labels = {
         "validate": "pydantic: parse + validate the JSON body",
         "records_to_dump": "records → dicts (`model_dump(by_alias=True)`)",
-        "frame": "dicts → DataFrame, serve.py before eed7e72 (`astype` on every column + string fix-up)",
-        "frame_proposed": "…as serve.py does now: cast only columns whose dtype differs",
-        "predict": "`model.predict` (the exported scikit-learn Pipeline)",
-        "predict_proba": "`model.predict_proba` (serve.py before eed7e72 called both; now only this)",
-        "app_total": "**ours, whole app** (ASGI call: middleware, validation, model, response)",
+        "frame": "scikit-learn fallback: dicts → DataFrame (cast only columns whose dtype differs)",
+        "predict_proba": "scikit-learn fallback: `predict_proba` of the exported Pipeline",
+        "onnx_feed": "ONNX: dicts → one numpy array per column",
+        "onnx_run": "ONNX: `InferenceSession.run` (the whole converted Pipeline)",
+        "app_total": "**ours, whole app, ONNX** (ASGI call: middleware, validation, model, response)",
+        "app_total_sklearn": "ours, whole app, scikit-learn fallback",
         "mlflow_predict": "MLflow pyfunc `predict` (schema enforcement + `model.predict`)",
         "mlflow_total": "**MLflow, whole scoring function** (`scoring_server.invocations`)",
     }
@@ -136,17 +155,24 @@ def document(results: dict, started: datetime, seconds: float, loads: dict, smok
     out += [
         "**How it was measured.**",
         f"- Serving (S): the champion exported by the pipeline, served by ours (`uvicorn --factory "
-        f"<pkg>.serve:from_env`, the image's command) and by `mlflow models serve --env-manager local` from the "
+        f"<pkg>.serve:from_env`, the image's command, with the runtime export chose: "
+        f"{results.get('agreement', {}).get('classification', {}).get('runtime', '?')}) and by "
+        f"`mlflow models serve --env-manager local` from the "
         f"registry's `@champion`, each with {c['workers']} worker(s), one server at a time. Load from "
         f"`benchmarks/loadgen.py` on 127.0.0.1 (asyncio, keep-alive): max load = {c['connections']} connections "
         f"back to back for {c['seconds']:g} s after {c['warmup']:g} s warm-up; half load = open loop at 50% of "
         "that server's own max requests/s, latency counted from each request's scheduled start. Ratio = ours / "
-        "MLflow. Errors = non-200 answers, timeouts and connection failures.",
-        "- Image (I): built like tests/test_docker.py (debootstrapped bookworm base, host wheelhouse pinned to the "
-        "model's versions). Image minus base = `docker image inspect` size of the image minus the base's. Floor = "
-        "apparent size of site-packages in a fresh venv (without pip) after `pip install` of the project wheel "
-        "and its runtime dependencies from the same wheelhouse. Cold start = `docker run` until GET /health "
-        "answers 200 (polled every 20 ms), a new container each time.",
+        "MLflow. Errors = non-200 answers, timeouts and connection failures. S13/S14: our served model "
+        "(in process, `runtimes.py`, as the app scores) against the scikit-learn pipeline's `predict` on the "
+        "held-out split: the pipeline's classification champion, and a regression champion trained by the "
+        "same code from a second generated project (`benchmarks/agreement.py`; no registry).",
+        "- Image (I): built like tests/test_docker.py (debootstrapped bookworm base, host wheelhouse of the "
+        "project and build/model/requirements.txt, the runtime export chose). Image minus base = `docker image "
+        "inspect` size of the image minus the base's. I1's goal is half the scikit-learn dependency floor measured "
+        "when the goal was set (275 MB). Floor = apparent size of site-packages in a fresh venv (without pip) after "
+        "`pip install` of the project wheel and a runtime's requirements from a wheelhouse: I4 gives it for the "
+        "image's own set and, as baseline, for the scikit-learn runtime at this run's versions. Cold start = "
+        "`docker run` until GET /health answers 200 (polled every 20 ms), a new container each time.",
         f"- Pipeline (P): {project.DEFINITIONS}",
         "  Generated test suite: `pytest -q` in the clone"
         + (f" (smoke: only {' '.join(c['suite_args'])})." if c["suite_args"] else "."),

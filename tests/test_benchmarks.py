@@ -45,8 +45,10 @@ def check_numbers(rows: dict[str, dict[str, str]]) -> None:
             assert number(latency) > 0 and number(rate) > 0
         assert number(rps["Ratio"]) > 0
     assert rows["S11"]["Met"] == "yes", rows["S11"]  # both servers must agree on every prediction
+    for row in ("S13", "S14"):  # ONNX vs the scikit-learn pipeline, classification and regression champions
+        assert rows[row]["Met"] == "yes" and re.match(r"(\d+)/\1 ", rows[row]["Ours"]), rows[row]
     assert number(rows["S12"]["Ours"]) > 0 and number(rows["S12"]["Baseline"]) > 0
-    for row in ("I1", "I2", "I3"):
+    for row in ("I1", "I2", "I3", "I4"):
         assert "skipped" in rows[row]["Measure"]
     cold, warm, noop, suite = (number(rows[f"P{i}"]["Ours"]) for i in range(1, 5))
     assert 0 < noop < cold and warm > noop and suite > 0
@@ -73,7 +75,8 @@ def test_smoke_run_prints_every_row_with_sane_numbers(tmp_path):
     written = (tmp_path / "RESULTS.md").read_text()
     assert ANALYSIS_MARK in written and list(table_rows(written)) == report.ROW_IDS
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["sections"]) >= {"pipeline", "hotpath", "serving", "drift"} and not results["errors"]
+    assert not results["errors"]
+    assert set(results["sections"]) >= {"pipeline", "hotpath", "serving", "agreement", "drift"}
 
 
 def test_committed_results_are_a_full_run_with_every_row():

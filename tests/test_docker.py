@@ -1,9 +1,12 @@
 """The serving image of generated projects, built and run for real.
 
 Two projects are rendered (classification with an added string column that has gaps, and the plain
-regression demo); each runs its pipeline, `promote` and `export`, gets a wheelhouse built on the
-host, and an image built offline from the debootstrapped base (tests/docker/README.md). The
-container runs on a free 127.0.0.1 port and every check talks to it over loopback only.
+regression demo); each runs its pipeline, `promote` and `export` (which converts the champion to ONNX
+and verifies it), gets a wheelhouse built on the host, and an image built offline from the
+debootstrapped base (tests/docker/README.md). Both images serve model.onnx with ONNX Runtime and hold
+no scikit-learn, SciPy or pandas; the joblib fallback is tested in process by the generated suite
+(tests/test_serve.py). The container runs on a free 127.0.0.1 port and every check talks to it over
+loopback only.
 
 One test per project, each check a subtest: under `pytest -n 2` (any --dist mode) each image is
 built once, by one worker. Without a Docker engine the tests skip and say why; MLOPS_REQUIRE_DOCKER=1
@@ -137,8 +140,9 @@ def served(request, docker_base, tmp_path) -> Iterator[Served]:
     tag, name = f"mlops-template-test/{project.path.name}:{suffix}", f"mlops-template-test-{suffix}"
     build = ("docker", "build", "--force-rm", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}")
     try:
+        # As `make image`: the project (serving core) plus the runtime export chose, at its pins.
         sh(str(DOCKER_DIR / "wheelhouse.sh"), str(project.path), str(project.path / "build/wheels"),
-           env={"PYTHON": sys.executable, "PIP_CONSTRAINT": str(project.path / "build/model/requirements.txt")})
+           env={"PYTHON": sys.executable, "PIP_REQUIREMENT": str(project.path / "build/model/requirements.txt")})
         # The builder stage gets a tag of its own, so removing both tags leaves no untagged image behind
         # (the legacy builder otherwise keeps the stage as a dangling image); the second build reuses it.
         sh(*build, "--target", "builder", "-t", f"{tag}-builder", str(project.path))
@@ -164,6 +168,8 @@ def check_health_and_metadata(served: Served) -> None:
     head = sh("git", "rev-parse", "HEAD", cwd=served.project.path).stdout.strip()
     assert (metadata["version"], metadata["metrics"], metadata["git_commit"]) == (
         champion["version"], champion["metrics"], head)
+    assert served.client.get("/health").json()["model_version"] == champion["version"]
+    assert metadata["runtime"] == "onnx"
     record = served.client.get("/openapi.json").json()["components"]["schemas"]["Record"]
     assert record["additionalProperties"] is False and len(record["required"]) == served.frame.shape[1]
     if served.project.categorical:
@@ -178,15 +184,38 @@ def check_image_holds_the_model_metadata(served: Served) -> None:
     assert exported["version"] and exported["metrics"] and exported["git_commit"]
 
 
-def check_prediction_equals_in_process(served: Served) -> None:
+def check_predictions_equal_the_scikit_learn_pipeline(served: Served) -> None:
+    """The ONNX model in the image scores the whole held-out split like the trained pipeline: the same
+    labels; values within the tolerance export verified (tree ensembles output float32)."""
     assert 0 < len(served.records) <= MAX_ROWS
     response = served.client.post("/predict", json={"records": served.records})
     assert response.status_code == 200, response.text
+    served_predictions = response.json()["predictions"]
     exported = joblib.load(served.project.path / "build/model/model.joblib").predict(served.frame).tolist()
     trained = joblib.load(served.project.path / "models/model.joblib").predict(served.frame).tolist()
-    assert response.json()["predictions"] == exported == trained
+    assert exported == trained
+    metadata = json.loads((served.project.path / "build/model/metadata.json").read_text())
+    conversion = metadata["conversion"]
+    assert (metadata["runtime"], conversion["status"], conversion["rows"]) == ("onnx", "verified", len(trained))
+    if metadata["task"] == "classification":
+        identical = sum(a == b for a, b in zip(served_predictions, trained, strict=True))
+        assert identical == conversion["identical_labels"] == len(trained)
+    else:
+        tolerance = conversion["tolerance"]
+        pairs = zip(served_predictions, trained, strict=True)
+        close = sum(abs(a - b) <= tolerance * max(1.0, abs(b)) for a, b in pairs)
+        assert close == conversion["within_tolerance"] == len(trained)
     if served.project.categorical:
         assert served.frame["clinic"].isna().any()  # rows with a missing category were scored too
+
+
+def check_image_has_no_scikit_learn_scipy_or_pandas(served: Served) -> None:
+    script = ("import importlib.util as u; print([m for m in ('sklearn', 'scipy', 'pandas', 'joblib', 'onnxruntime')"
+              " if u.find_spec(m)])")
+    found = sh("docker", "run", "--rm", "--network", "none", "--entrypoint", "python", served.tag, "-c", script)
+    assert found.stdout.strip() == "['onnxruntime']"
+    assert sh("docker", "exec", served.name, "python", "-c", "print(open('/opt/model/requirements.txt').read())"
+              ).stdout.split() == (served.project.path / "build/model/requirements.txt").read_text().split()
 
 
 def check_one_json_log_line_per_request(served: Served) -> None:
@@ -253,7 +282,8 @@ def bad_requests(record: dict, column: str, categorical: bool) -> dict[str, tupl
     return cases
 
 
-CHECKS = [check_health_and_metadata, check_image_holds_the_model_metadata, check_prediction_equals_in_process,
+CHECKS = [check_health_and_metadata, check_image_holds_the_model_metadata,
+          check_predictions_equal_the_scikit_learn_pipeline, check_image_has_no_scikit_learn_scipy_or_pandas,
           check_one_json_log_line_per_request, check_runs_as_non_root, check_image_is_clean,
           check_startup_fails_fast_without_a_model]
 

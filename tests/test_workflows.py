@@ -40,7 +40,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from act.harness import act_binary, events, init_git_repo, read_pins, run_act
+from act.harness import act_binary, act_compatible, events, init_git_repo, read_pins, run_act
 from act.loopback import Loopback
 from conftest import COMBOS, TEMPLATE, render, unavailable
 
@@ -223,7 +223,8 @@ def wheelhouse(request, tmp_path_factory) -> Path:
     (work / "constraints.txt").write_text(pins)
     project = render(work / "render", project_name="Wheelhouse Probe", python_version="3.11")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(work / "wheels"),
-                    "--constraint", str(work / "constraints.txt"), "setuptools>=69", "wheel", str(project)],
+                    "--constraint", str(work / "constraints.txt"), "setuptools>=69", "wheel",
+                    f"{project}[onnx,sklearn]"],  # either runtime export may choose
                    check=True, timeout=900)
     try:
         (work / "wheels").rename(final)  # atomic: a parallel worker's finished copy wins
@@ -242,6 +243,7 @@ class Scenario:
         self.project = render(tmp_path / "render", mlops_level=level, task=task, project_name=name,
                               python_version="3.11", github_owner="acme", container_registry=REGISTRY,
                               retrain_cron=RETRAIN_CRON, **answers)
+        act_compatible(self.project)
         self.slug = self.project.name
         self.package = self.slug.replace("-", "_")
         self.store = tmp_path / "store"
@@ -532,6 +534,11 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         assert deploy.jobs == {"build": "success", "deploy": "success"}
         assert "Running stage" not in deploy.job_log("build") and deploy.job_log("deploy").count(skipped) == 2
         assert sorted(pushed()) == sorted([f"{image}:model-v1", f"{image}:sha-{merged}"])
+        sbom = json.loads(next((s.store / "sbom").glob("*.spdx.json")).read_text())
+        assert {"onnxruntime", "fastapi", "uvicorn"} <= {p["name"] for p in sbom["packages"]}  # ONNX: no sklearn
+        assert "scikit-learn" not in {p["name"] for p in sbom["packages"]}
+        (attestation,) = [json.loads(p.read_text()) for p in (s.store / "attestations").glob("*.json")]
+        assert attestation["statement"]["subject"][0]["name"] == image
 
         # 3. New labelled data: retrained on it, proposed and merged as v2, deployed under a new tag.
         new_labelled_rows(s.project, 40)

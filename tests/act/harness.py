@@ -342,6 +342,27 @@ def run_act(
 # --------------------------------------------------------------------------- repos & events
 
 
+# Workflow syntax that GitHub accepts and act 0.2.89's schema refuses: (text, what act gets instead).
+ACT_INCOMPATIBLE = [
+    # An environment that creates no deployment record of its own (the deploy step records one); act
+    # never records deployments anyway.
+    ("\n      deployment: false\n", "\n"),
+]
+
+
+def act_compatible(repo: Path | str) -> list[str]:
+    """Rewrite, in a test's own copy of a repo, the workflow syntax act cannot read; return the files changed."""
+    changed = []
+    for path in sorted((Path(repo) / ".github/workflows").glob("*.y*ml")):
+        text = original = path.read_text()
+        for refused, instead in ACT_INCOMPATIBLE:
+            text = text.replace(refused, instead)
+        if text != original:
+            path.write_text(text)
+            changed.append(path.name)
+    return changed
+
+
 def init_git_repo(path: Path | str, remote: str = "https://github.com/acme/demo.git", branch: str = "main") -> Path:
     """git init + commit everything in path. act derives github.repository from the origin URL
     and needs a commit for github.sha; the URL is only parsed, never contacted."""

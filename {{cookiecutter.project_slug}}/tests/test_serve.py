@@ -1,8 +1,11 @@
-"""Serving, in process: export writes the model directory; the API predicts, and turns bad input into a 4xx."""
+"""Serving, in process: export writes the model directory (ONNX verified against the pipeline, or the
+joblib fallback); the API predicts with either runtime, and turns bad input into a 4xx."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -12,12 +15,13 @@ import pytest
 from conftest import git, run_cli, user_frame
 from fastapi.testclient import TestClient
 
-from {{ cookiecutter.package_name }} import checks, evaluate, export, gate, prepare, register, serve, train
+from {{ cookiecutter.package_name }} import checks, evaluate, export, gate, onnx_export, prepare, register, serve, train
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 MAX_ROWS = 20
 MAX_BYTES = 64_000
 JSON = {"content-type": "application/json"}
+RUNTIMES = ["onnx", "sklearn"]
 
 
 def batch(*records: dict) -> bytes:
@@ -25,15 +29,23 @@ def batch(*records: dict) -> bytes:
     return json.dumps({"records": list(records)}).encode()
 
 
-def model_dir(params: dict, frame: pd.DataFrame, out: Path) -> tuple[Path, pd.DataFrame]:
-    """What `export` writes, for a small model trained here rather than fetched from the registry."""
+def model_dir(params: dict, frame: pd.DataFrame, out: Path, model=None) -> tuple[Path, pd.DataFrame]:
+    """What `export` writes, for a small model trained here rather than fetched from the registry.
+    The ONNX conversion is verified on the training rows themselves (export uses the held-out split)."""
     X, y = train.split_xy(frame, params)
-    model = train.build_pipeline(params, X).fit(X, y)
+    model = model or train.build_pipeline(params, X).fit(X, y)
     metadata = {"model_name": params["mlflow"]["model_name"], "version": 3, "alias": "champion", "run_id": "run-3",
                 "metrics": {"score": 0.9}, "git_commit": "0123abc", "task": params["task"],
                 "target": params["data"]["target"]}
-    export.write(out, model, metadata, export.input_schema(params, list(X.columns)))
+    export.write(out, model, metadata, export.input_schema(params, list(X.columns)), X)
     return out, X
+
+
+def same_predictions(served: list, expected: list, task: str) -> bool:
+    """Labels equal; values equal up to the tolerance export verified (ONNX trees output float32)."""
+    if task == "classification":
+        return served == expected
+    return served == pytest.approx(expected, rel=onnx_export.TOLERANCE, abs=onnx_export.TOLERANCE)
 
 
 @pytest.fixture
@@ -42,12 +54,13 @@ def small_params(params):
     return {**params, "model": {**params["model"], "family": "random_forest", "params": {"n_estimators": 20}}}
 
 
-@pytest.fixture
-def demo(small_params, tmp_path):
-    """A client for a model of the demo data, and rows to score."""
+@pytest.fixture(params=RUNTIMES)
+def demo(request, small_params, tmp_path):
+    """A client for a model of the demo data, served by each runtime, and rows to score."""
     frame = pd.read_csv(small_params["data"]["path"]).sample(150, random_state=0)
     out, X = model_dir(small_params, frame, tmp_path / "model")
-    client = TestClient(serve.create_app(out, max_rows=MAX_ROWS, max_body_bytes=MAX_BYTES))
+    assert json.loads((out / serve.METADATA_FILE).read_text())["runtime"] == "onnx"
+    client = TestClient(serve.create_app(out, max_rows=MAX_ROWS, max_body_bytes=MAX_BYTES, runtime=request.param))
     return client, X, joblib.load(out / serve.MODEL_FILE)
 
 
@@ -59,6 +72,7 @@ def test_health_and_metadata(demo, small_params):
     assert [c["name"] for c in metadata["input_schema"]] == list(X.columns)
     assert small_params["data"]["target"] not in X.columns
     assert metadata["limits"] == {"max_batch_rows": MAX_ROWS, "max_body_bytes": MAX_BYTES}
+    assert metadata["runtime"] in RUNTIMES and metadata["conversion"]["status"] == "verified"
 
 
 def test_predictions_equal_the_models(demo, small_params):
@@ -67,10 +81,12 @@ def test_predictions_equal_the_models(demo, small_params):
     response = client.post("/predict", json={"records": rows.to_dict(orient="records")})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["predictions"] == model.predict(rows).tolist()
+    assert same_predictions(body["predictions"], model.predict(rows).tolist(), small_params["task"])
     assert body["model_version"] == 3
     if small_params["task"] == "classification":
         assert all(sum(p.values()) == pytest.approx(1) for p in body["probabilities"])
+        expected = [dict(zip(model.classes_, p, strict=True)) for p in model.predict_proba(rows)]
+        assert body["probabilities"] == [pytest.approx(p, abs=onnx_export.TOLERANCE) for p in expected]
 
 
 def test_openapi_schema_follows_the_input_schema(demo):
@@ -109,19 +125,20 @@ def test_bad_input_is_a_4xx_naming_the_problem(demo, case):
     assert message in response.json()["detail"]
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_string_categories_and_missing_values(small_params, tmp_path, task):
+def test_string_categories_and_missing_values(small_params, tmp_path, task, runtime):
     params = {**small_params, "task": task, "data": {**small_params["data"], "target": "label"}}
     frame = user_frame(task)
     checks.save_schema(checks.infer_schema(frame, 50), params["data"]["schema"])
     out, X = model_dir(params, frame, tmp_path / "model")
-    client = TestClient(serve.create_app(out))
+    client = TestClient(serve.create_app(out, runtime=runtime))
     rows = [{"colour": "red", "size": 10.0, "noise": None}, {"colour": None, "size": 9.5, "noise": float("nan")}]
     response = client.post("/predict", content=batch(*rows), headers=JSON)
     assert response.status_code == 200, response.text
     same_rows = pd.DataFrame({"colour": ["red", np.nan], "size": [10.0, 9.5], "noise": [np.nan, np.nan]})
     expected = joblib.load(out / serve.MODEL_FILE).predict(same_rows)
-    assert response.json()["predictions"] == expected.tolist()
+    assert same_predictions(response.json()["predictions"], expected.tolist(), task)
     unknown = client.post("/predict", content=batch({**rows[0], "colour": "purple"}), headers=JSON)
     assert unknown.status_code == 422 and "records[0].colour: Input should be" in unknown.json()["detail"]
     assert "'blue'" in unknown.json()["detail"]  # the message lists the allowed values
@@ -150,8 +167,12 @@ def test_startup_fails_fast_without_a_model(small_params, tmp_path):
     out, _ = model_dir(small_params, pd.read_csv(small_params["data"]["path"]), tmp_path / "model")
     schema = json.loads((out / serve.SCHEMA_FILE).read_text())
     (out / serve.SCHEMA_FILE).write_text(json.dumps({"columns": schema["columns"][1:]}))
-    with pytest.raises(PipelineError, match="are not the model's inputs"):
-        serve.create_app(out)
+    for runtime in RUNTIMES:
+        with pytest.raises(PipelineError, match="are not the model's inputs"):
+            serve.create_app(out, runtime=runtime)
+    (out / serve.ONNX_FILE).unlink()
+    with pytest.raises(PipelineError, match="model.onnx not found"):
+        serve.create_app(out, runtime="onnx")
 
 
 def test_export_writes_the_champion_with_its_metadata(params, project, tmp_path):
@@ -171,10 +192,103 @@ def test_export_writes_the_champion_with_its_metadata(params, project, tmp_path)
     assert metadata["metrics"] == json.loads(evaluate.METRICS.read_text())
     assert metadata["git_commit"] == git("rev-parse", "HEAD", cwd=project).strip()
     assert json.loads((tmp_path / "model" / serve.METADATA_FILE).read_text()) == metadata
-    assert "scikit-learn==" in (tmp_path / "model" / serve.REQUIREMENTS_FILE).read_text()
 
+    # The ONNX model, verified on the whole held-out split, is what the app serves; the image installs
+    # ONNX Runtime, not scikit-learn.
     X, _ = train.read_split(prepare.TEST, params)
+    conversion = metadata["conversion"]
+    assert metadata["runtime"] == "onnx" and conversion["status"] == "verified"
+    assert conversion["rows"] == conversion["within_tolerance"] == len(X)
+    if params["task"] == "classification":
+        assert conversion["identical_labels"] == len(X)
+    assert (tmp_path / "model" / serve.ONNX_FILE).is_file()
+    requirements = (tmp_path / "model" / serve.REQUIREMENTS_FILE).read_text()
+    assert "onnxruntime==" in requirements and "scikit-learn" not in requirements
     response = TestClient(serve.create_app(tmp_path / "model")).post(
         "/predict", content=batch(*X.head(5).to_dict(orient="records")), headers=JSON)
     assert response.status_code == 200, response.text
-    assert response.json()["predictions"] == joblib.load(train.MODEL).predict(X.head(5)).tolist()
+    expected = joblib.load(train.MODEL).predict(X.head(5)).tolist()
+    assert same_predictions(response.json()["predictions"], expected, params["task"])
+
+
+FAMILIES = {"classification": ["logistic_regression", "random_forest", "gradient_boosting", "hist_gradient_boosting"],
+            "regression": ["ridge", "random_forest", "gradient_boosting", "hist_gradient_boosting"]}
+
+
+@pytest.mark.parametrize("family", range(4))
+def test_every_model_family_converts_to_onnx_and_agrees(params, tmp_path, family):
+    """Each family in params.yaml, after the preprocessing (median and most-frequent imputation, scaling,
+    one-hot encoding of string categories with gaps), scores like scikit-learn in ONNX Runtime."""
+    task = params["task"]
+    family = FAMILIES[task][family]
+    params = {**params, "data": {**params["data"], "target": "label"},
+              "model": {**params["model"], "family": family, "params": {}}}
+    frame = user_frame(task)
+    checks.save_schema(checks.infer_schema(frame, 50), params["data"]["schema"])
+    out, X = model_dir(params, frame, tmp_path / "model")
+    metadata = json.loads((out / serve.METADATA_FILE).read_text())
+    conversion = metadata["conversion"]
+    assert (metadata["runtime"], conversion["status"]) == ("onnx", "verified"), conversion
+    assert conversion["within_tolerance"] == conversion["rows"] == len(X)
+    assert conversion.get("identical_labels", len(X)) == len(X)  # classification: every label
+    assert conversion["probe_rows"] == conversion["probes_agreeing"] > 0
+    assert X["colour"].isna().any() and X["noise"].isna().any()  # gaps in both kinds of column were scored
+
+
+def test_onnx_app_imports_no_scikit_learn_scipy_or_pandas(small_params, tmp_path):
+    """The image serving model.onnx has none of them: the app must neither import them at start nor per request."""
+    frame = pd.read_csv(small_params["data"]["path"]).sample(150, random_state=0)
+    out, X = model_dir(small_params, frame, tmp_path / "model")
+    script = """
+import json, sys
+from fastapi.testclient import TestClient
+from {{ cookiecutter.package_name }} import serve
+client = TestClient(serve.create_app(sys.argv[1]))
+response = client.post("/predict", json={"records": json.loads(sys.argv[2])})
+assert response.status_code == 200, response.text
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & {"sklearn", "scipy", "pandas", "joblib"})))
+"""
+    records = json.dumps(X.head(3).to_dict(orient="records"))
+    result = subprocess.run([sys.executable, "-c", script, str(out), records], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_export_serves_joblib_when_conversion_is_unsupported(small_params, tmp_path, capsys):
+    """A pipeline skl2onnx cannot convert (here a custom function step) still exports and serves."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    frame = pd.read_csv(small_params["data"]["path"]).sample(150, random_state=0)
+    X, y = train.split_xy(frame, small_params)
+    fitted = train.build_pipeline(small_params, X).fit(X, y)
+    custom = Pipeline([("preprocess", fitted[0]), ("clip", FunctionTransformer(np.tanh)), ("model", fitted[-1])])
+    out, _ = model_dir(small_params, frame, tmp_path / "model", model=custom)
+    check_fallback(out, small_params, custom, X, "unsupported")
+    assert "serving model.joblib: ONNX conversion unsupported" in capsys.readouterr().err
+
+
+def test_export_serves_joblib_when_onnx_disagrees(small_params, tmp_path, monkeypatch):
+    """A converted graph that scores differently (here: a model fitted to shuffled labels) is not served."""
+    frame = pd.read_csv(small_params["data"]["path"]).sample(150, random_state=0)
+    X, y = train.split_xy(frame, small_params)
+    model = train.build_pipeline(small_params, X).fit(X, y)
+    other = train.build_pipeline(small_params, X).fit(X, y.sample(frac=1, random_state=1).to_numpy())
+    convert = onnx_export.convert
+    monkeypatch.setattr(onnx_export, "convert", lambda _model, *args: convert(other, *args))
+    out, _ = model_dir(small_params, frame, tmp_path / "model", model=model)
+    metadata = check_fallback(out, small_params, model, X, "disagrees")
+    assert metadata["conversion"]["disagreeing"] > 0 and "differ from scikit-learn" in metadata["conversion"]["message"]
+
+
+def check_fallback(out: Path, params: dict, model, X: pd.DataFrame, status: str) -> dict:
+    metadata = json.loads((out / serve.METADATA_FILE).read_text())
+    assert (metadata["runtime"], metadata["conversion"]["status"]) == ("sklearn", status)
+    assert not (out / serve.ONNX_FILE).exists()
+    assert "scikit-learn==" in (out / serve.REQUIREMENTS_FILE).read_text()
+    client = TestClient(serve.create_app(out))
+    response = client.post("/predict", json={"records": X.head(5).to_dict(orient="records")})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == model.predict(X.head(5)).tolist()
+    assert client.get("/metadata").json()["runtime"] == "sklearn"
+    return metadata

@@ -134,7 +134,8 @@ def _export(args: argparse.Namespace, params: dict) -> int:
     from . import export
 
     record = export.run(params, args.source, args.out)
-    print(f"exported the {args.source} {record['model_name']} version {record['version']} to {args.out}")
+    print(f"exported the {args.source} {record['model_name']} version {record['version']} to {args.out}, "
+          f"served with {record['runtime']}")
     return 0
 
 

@@ -16,6 +16,8 @@ TEST = Path("data/prepared/test.csv")
 MODEL = Path("models/model.joblib")
 METRICS = Path("metrics/metrics.json")
 VERDICT = Path("reports/gate.json")
+# What a scikit-learn model file needs to load: MLflow's pip requirements and the joblib image's pins.
+PIP_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy")
 # Which way is better, for the gate and the reports: +1 means higher is better.
 DIRECTION = {"accuracy": 1, "f1_macro": 1, "precision_macro": 1, "recall_macro": 1, "roc_auc": 1,
              "r2": 1, "rmse": -1, "mae": -1}

@@ -1,24 +1,31 @@
 """Export the champion named by champion.json (or the pipeline's candidate) as a directory the serving app reads.
 
-build/model/ gets model.joblib, metadata.json (name, version, metrics, git commit, sha256, ...),
-input_schema.json (the data schema without the target, as plain JSON) and requirements.txt (the
-library versions the model was saved with, which the image build pins). Nothing in it needs
-MLflow or pandera, so the serving image does not either.
+build/model/ gets model.joblib, model.onnx when the ONNX conversion scores the held-out split like
+the pipeline (onnx_export.py), metadata.json (name, version, metrics, git commit, the runtime chosen
+and the conversion's check, ...), input_schema.json (the data schema without the target, as plain
+JSON) and requirements.txt (that runtime's libraries, pinned: what the image installs). Nothing in
+it needs MLflow or pandera, so the serving image does not either.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import joblib
+import pandas as pd
 
-from . import champion, checks
-from .config import METRICS, MODEL
+from . import champion, checks, onnx_export, prepare
+from .config import METRICS, MODEL, PIP_PACKAGES
 from .errors import PipelineError
-from .serve import METADATA_FILE, MODEL_FILE, REQUIREMENTS_FILE, SCHEMA_FILE
+from .serve import METADATA_FILE, MODEL_FILE, ONNX_FILE, REQUIREMENTS_FILE, SCHEMA_FILE
+
+# What the image installs besides the project's own (serving core) dependencies, per runtime.
+RUNTIME_PACKAGES = {"onnx": ("onnxruntime", "numpy"), "sklearn": PIP_PACKAGES}
 
 # pandera check -> (its statistic, the input_schema.json key the server turns into a bound)
 BOUND_CHECKS = {
@@ -84,17 +91,41 @@ def input_schema(params: dict, features: list[str] | None = None) -> list[dict]:
     return [_column(name, schema.columns[name]) for name in names]
 
 
-def write(out: str | Path, model: Any, metadata: dict, columns: list[dict]) -> Path:
-    """Write the model directory the serving app reads."""
+def held_out_split(params: dict, columns: list[dict]) -> pd.DataFrame:
+    """The prepared test split's input columns, as the schema types them; made by `prepare` if absent."""
+    if not prepare.TEST.is_file():
+        prepare.run(params)  # seeded: the same split the pipeline made from the same data
+    dtypes = {c["name"]: ("float64" if c["dtype"] == "float64" else object) for c in columns}
+    frame = pd.read_csv(prepare.TEST, dtype=dtypes)
+    missing = [name for name in dtypes if name not in frame.columns]
+    if missing:
+        raise PipelineError(f"{prepare.TEST}: no column(s) {', '.join(missing)}, which the model takes as input")
+    return frame[list(dtypes)]
+
+
+def write(out: str | Path, model: Any, metadata: dict, columns: list[dict], held_out: pd.DataFrame | None) -> dict:
+    """Write the model directory the serving app reads; return its metadata.
+
+    The ONNX conversion is served when it scores `held_out` (the test split's input columns) like
+    the pipeline; otherwise model.joblib is, and the metadata and a line on stderr say why.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    converted, conversion = onnx_export.export(model, columns, held_out, metadata.get("task", ""))
+    runtime = "onnx" if converted is not None else "sklearn"
+    metadata = {**metadata, "runtime": runtime, "conversion": conversion}
+    (out / ONNX_FILE).unlink(missing_ok=True)  # a stale one from an earlier export must not be served
+    if converted is not None:
+        (out / ONNX_FILE).write_bytes(converted)
+    else:
+        print(f"export: serving model.joblib: ONNX conversion {conversion['status']}: {conversion['message']}",
+              file=sys.stderr)
     joblib.dump(model, out / MODEL_FILE)
     (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     (out / SCHEMA_FILE).write_text(json.dumps({"columns": columns}, indent=2) + "\n")
-    from .tracking import pip_requirements  # imports MLflow: only here, not on every import of export
-
-    (out / REQUIREMENTS_FILE).write_text("\n".join(pip_requirements()) + "\n")
-    return out
+    pins = [f"{name}=={version(name)}" for name in RUNTIME_PACKAGES[runtime]]
+    (out / REQUIREMENTS_FILE).write_text("\n".join(pins) + "\n")
+    return metadata
 
 
 def run(params: dict, source: str = "champion", out: str | Path = "build/model") -> dict:
@@ -106,5 +137,5 @@ def run(params: dict, source: str = "champion", out: str | Path = "build/model")
         "target": params["data"]["target"],
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (UTC is 3.11+)
     }
-    write(out, model, metadata, input_schema(params, features or None))
-    return metadata
+    columns = input_schema(params, features or None)
+    return write(out, model, metadata, columns, held_out_split(params, columns))

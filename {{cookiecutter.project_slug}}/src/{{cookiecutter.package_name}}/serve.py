@@ -1,9 +1,10 @@
 """The serving app: FastAPI over a model directory written by `export` (see docs/serving.md).
 
-`create_app(model_dir)` reads model.joblib, metadata.json and input_schema.json, and builds the
-request model from the input schema, so validation and the OpenAPI document follow the data
-contract. Only numpy, pandas, scikit-learn, joblib, pydantic, fastapi and uvicorn are imported:
-no MLflow, pandera or DVC, so the image stays slim.
+`create_app(model_dir)` reads metadata.json, input_schema.json and the model in the runtime
+metadata.json names (model.onnx for ONNX Runtime, model.joblib for scikit-learn: runtimes.py), and
+builds the request model from the input schema, so validation and the OpenAPI document follow the
+data contract. Only pydantic, fastapi, uvicorn, numpy and the runtime's own libraries are imported:
+no MLflow, pandera or DVC, and for an ONNX model no scikit-learn, SciPy or pandas, so the image stays slim.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoint's annotations at run time,
@@ -17,19 +18,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import joblib
-import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator, ConfigDict, Field, StrictStr, create_model
+from starlette.concurrency import run_in_threadpool
 
+from . import runtimes
 from .errors import PipelineError
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = runtimes.FILES["sklearn"]  # always written by export; the fallback runtime
+ONNX_FILE = runtimes.FILES["onnx"]  # written when the converted model passed verification
 METADATA_FILE = "metadata.json"
 SCHEMA_FILE = "input_schema.json"
-REQUIREMENTS_FILE = "requirements.txt"  # library versions the model was saved with (for the image build)
+REQUIREMENTS_FILE = "requirements.txt"  # the runtime's libraries, pinned (what the image installs)
 DEFAULT_MAX_ROWS = 1000
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 LISTED_ERRORS = 20  # validation errors listed in one response; `error_count` counts them all
@@ -37,10 +39,28 @@ LISTED_ERRORS = 20  # validation errors listed in one response; `error_count` co
 BOUNDS = {"minimum": "ge", "exclusive_minimum": "gt", "maximum": "le", "exclusive_maximum": "lt"}
 
 
-def load_model_dir(model_dir: str | Path) -> tuple[Any, dict, list[dict]]:
-    """The model, its metadata and its input columns; PipelineError naming what is missing or wrong."""
+def _runtime(model_dir: Path, runtime: str | None) -> str:
+    """The runtime asked for, else the one metadata.json names (exports before ONNX: scikit-learn)."""
+    if runtime is None and (model_dir / METADATA_FILE).is_file():
+        try:
+            runtime = json.loads((model_dir / METADATA_FILE).read_text()).get("runtime")
+        except (ValueError, AttributeError):
+            runtime = None  # reported as unloadable below
+    runtime = runtime or "sklearn"
+    if runtime not in runtimes.FILES:
+        raise PipelineError(f"{model_dir / METADATA_FILE}: runtime {runtime!r} is not one of {sorted(runtimes.FILES)}")
+    return runtime
+
+
+def load_model_dir(model_dir: str | Path, runtime: str | None = None) -> tuple[Any, dict, list[dict]]:
+    """The model (runtimes.py), its metadata and its input columns; PipelineError naming what is missing or wrong.
+
+    `runtime` ("onnx" or "sklearn") overrides the one export chose, as recorded in metadata.json.
+    """
     model_dir = Path(model_dir)
-    missing = [name for name in (MODEL_FILE, METADATA_FILE, SCHEMA_FILE) if not (model_dir / name).is_file()]
+    runtime = _runtime(model_dir, runtime)
+    needed = (runtimes.FILES[runtime], METADATA_FILE, SCHEMA_FILE)
+    missing = [name for name in needed if not (model_dir / name).is_file()]
     if missing:
         raise PipelineError(
             f"model directory {model_dir}: {', '.join(missing)} not found; promote a champion, then write "
@@ -49,10 +69,12 @@ def load_model_dir(model_dir: str | Path) -> tuple[Any, dict, list[dict]]:
     try:
         metadata = json.loads((model_dir / METADATA_FILE).read_text())
         columns = json.loads((model_dir / SCHEMA_FILE).read_text())["columns"]
-        model = joblib.load(model_dir / MODEL_FILE)
+        model = runtimes.load(model_dir, runtime, columns, metadata.get("task", ""))
+    except ImportError as exc:  # e.g. an image built for ONNX Runtime asked to serve model.joblib
+        raise PipelineError(f"model directory {model_dir}: the {runtime} runtime is not installed ({exc})") from None
     except Exception as exc:  # truncated or foreign files fail in many ways; all mean "re-export"
         raise PipelineError(f"model directory {model_dir}: cannot load it ({type(exc).__name__}: {exc})") from None
-    expected = [str(name) for name in getattr(model, "feature_names_in_", [])]
+    expected = model.features
     names = [column["name"] for column in columns]
     if expected and sorted(expected) != sorted(names):
         raise PipelineError(f"{model_dir / SCHEMA_FILE}: columns {names} are not the model's inputs {expected}")
@@ -87,8 +109,7 @@ def _request_model(columns: list[dict], max_rows: int) -> Any:
     return create_model("PredictRequest", __config__=ConfigDict(extra="forbid"), records=(batch, ...))
 
 
-def _response_model(model: Any, task: str) -> Any:
-    classes = [str(c) for c in getattr(model, "classes_", [])]
+def _response_model(classes: list[str], task: str) -> Any:
     if task == "classification" and classes:
         return create_model(
             "PredictResponse",
@@ -195,18 +216,17 @@ def _setting(value: int | None, env: str, default: int) -> int:
     return number
 
 
-def create_app(model_dir: str | Path, max_rows: int | None = None, max_body_bytes: int | None = None) -> FastAPI:
-    """The app for one model directory. Limits default to $MAX_BATCH_ROWS and $MAX_BODY_BYTES."""
+def create_app(model_dir: str | Path, max_rows: int | None = None, max_body_bytes: int | None = None,
+               runtime: str | None = None) -> FastAPI:
+    """The app for one model directory. Limits default to $MAX_BATCH_ROWS and $MAX_BODY_BYTES; the
+    runtime to the one export chose (metadata.json)."""
     max_rows = _setting(max_rows, "MAX_BATCH_ROWS", DEFAULT_MAX_ROWS)
     max_body_bytes = _setting(max_body_bytes, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
-    model, metadata, columns = load_model_dir(model_dir)
-    names = [column["name"] for column in columns]
-    dtypes = {column["name"]: ("float64" if column["dtype"] == "float64" else object) for column in columns}
-    strings = [name for name, dtype in dtypes.items() if dtype is object]
-    classify = metadata.get("task") == "classification" and hasattr(model, "predict_proba")
-    classes = [str(c) for c in getattr(model, "classes_", [])]
+    model, metadata, columns = load_model_dir(model_dir, runtime)
+    metadata = {**metadata, "runtime": model.runtime}  # what this app serves, even when overridden
+    classes = model.classes
     PredictRequest = _request_model(columns, max_rows)
-    PredictResponse = _response_model(model, metadata.get("task", ""))
+    PredictResponse = _response_model(classes, metadata.get("task", ""))
 
     app = FastAPI(
         title=f"{metadata.get('model_name', 'model')} prediction API",
@@ -227,42 +247,37 @@ def create_app(model_dir: str | Path, max_rows: int | None = None, max_body_byte
             message += f" (and {len(errors) - 3} more)"
         return _error(request, 422, message, errors=listed, error_count=len(errors))
 
+    # async endpoints run on the event loop: a thread hop per request would cost more than these calls.
     @app.get("/health")
-    def health() -> dict:
+    async def health() -> dict:
         return {"status": "ok", "model_version": metadata.get("version")}
 
     @app.get("/metadata")
-    def get_metadata() -> dict:
+    async def get_metadata() -> dict:
         return {**metadata, "input_schema": columns, "limits": {"max_batch_rows": max_rows,
                                                                 "max_body_bytes": max_body_bytes}}
 
     @app.post("/predict", response_model=PredictResponse, responses={
         400: {"description": "malformed JSON"}, 413: {"description": "body over the size limit"},
         415: {"description": "not application/json"}, 422: {"description": "records do not match the schema"}})
-    def predict(body: PredictRequest, request: Request) -> Any:
+    async def predict(body: PredictRequest, request: Request) -> Any:
         rows = [record.model_dump(by_alias=True) for record in body.records]
-        frame = pd.DataFrame.from_records(rows, columns=names)
-        # Cast only what differs: astype on every column costs more than the rest of the request.
-        cast = {name: dtype for name, dtype in dtypes.items() if frame[name].dtype != dtype}
-        frame = frame.astype(cast) if cast else frame
-        if strings:  # the model was trained on read_csv output, where a missing string is NaN, not None
-            frame[strings] = frame[strings].where(frame[strings].notna(), float("nan"))
-        request.state.rows = len(frame)
+        request.state.rows = len(rows)
         try:
-            if classify:
-                # One pass through the model: a classifier's prediction is its most probable class.
-                probabilities = model.predict_proba(frame)
-                labels = model.classes_[probabilities.argmax(axis=1)]
-                result = {"predictions": labels.tolist(), "model_version": metadata.get("version"),
-                          "probabilities": [dict(zip(classes, map(float, p), strict=True)) for p in probabilities]}
-            else:
-                result = {"predictions": model.predict(frame).tolist(), "model_version": metadata.get("version")}
+            if model.runtime == "onnx":  # well under a millisecond: scored on the event loop
+                predictions, probabilities = model.score(rows)
+            else:  # scikit-learn takes milliseconds: in a thread, so /health answers meanwhile
+                predictions, probabilities = await run_in_threadpool(model.score, rows)
         except ValueError as exc:  # valid by the schema but not scorable (e.g. overflow): the client's to fix
             return _error(request, 422, f"records: the model cannot score this batch: {exc}")
+        result = {"predictions": predictions, "model_version": metadata.get("version")}
+        if probabilities is not None:
+            result["probabilities"] = [dict(zip(classes, map(float, p), strict=True)) for p in probabilities.tolist()]
         return result
 
     _log(event="startup", model_name=metadata.get("model_name"), version=metadata.get("version"),
-         alias=metadata.get("alias"), git_commit=metadata.get("git_commit"), columns=len(columns))
+         alias=metadata.get("alias"), git_commit=metadata.get("git_commit"), runtime=model.runtime,
+         columns=len(columns))
     return app
 
 

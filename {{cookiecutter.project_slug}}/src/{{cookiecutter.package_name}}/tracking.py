@@ -17,11 +17,11 @@ from pathlib import Path
 
 import mlflow
 
+from .config import PIP_PACKAGES
+
 EMBEDDED_DB = Path("mlflow.db")
 EMBEDDED_ARTIFACTS = Path("mlruns")
 ROOT_TAG = "project_root"  # where the embedded store was last used, to re-root it after a move
-# Explicit requirements: letting MLflow infer them re-imports the model in a subprocess (slow).
-PIP_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy")
 # Types in our own freshly trained pipelines that skops does not trust by default (tree nodes).
 SKOPS_TRUSTED_TYPES = [
     "numpy.dtype",
@@ -83,6 +83,7 @@ def setup(params: dict) -> str:
 
 
 def pip_requirements() -> list[str]:
+    """Explicit requirements: letting MLflow infer them re-imports the model in a subprocess (slow)."""
     return [f"{name}=={version(name)}" for name in PIP_PACKAGES]
 
 

@@ -1,0 +1,104 @@
+"""The two ways the serving app runs a model (docs/serving.md): ONNX Runtime, or the scikit-learn pipeline.
+
+`export` writes model.onnx when the converted model scores like the pipeline on the held-out split,
+and always model.joblib; metadata.json's `runtime` says which one the app serves. Both classes take
+records as the request validated them (one dict per row, None for a missing value) and return
+(labels or values, probabilities or None). Only the fallback imports scikit-learn or pandas (through
+joblib), so an image serving model.onnx does not need them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FILES = {"onnx": "model.onnx", "sklearn": "model.joblib"}
+# A string tensor cannot hold NaN, so a missing string goes in as "" and the graph imputes it (onnx_export.py).
+MISSING = ""
+# A real "" is not missing for scikit-learn but an unknown category: it goes in as another unknown string.
+UNKNOWN = "\x00"
+
+
+class OnnxModel:
+    """An exported ONNX graph with one input per column, run by ONNX Runtime on numpy arrays."""
+
+    runtime = "onnx"
+
+    def __init__(self, source: str | Path | bytes) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        # One thread per call: a server scales by workers and concurrent requests, and on small batches
+        # a thread pool costs more than it saves.
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
+                                            providers=["CPUExecutionProvider"])
+        self.classes = json.loads(self.session.get_modelmeta().custom_metadata_map.get("classes", "[]"))
+        self.features = [i.name for i in self.session.get_inputs()]
+        self._strings = {i.name for i in self.session.get_inputs() if i.type == "tensor(string)"}
+        self._output = "probabilities" if self.classes else self.session.get_outputs()[0].name
+
+    def _feed(self, records: list[dict]) -> dict[str, np.ndarray]:
+        feed = {}
+        for name in self.features:
+            values = [record[name] for record in records]
+            if name in self._strings:
+                values = [MISSING if v is None else UNKNOWN if v == MISSING else v for v in values]
+                feed[name] = np.array(values, dtype=object).reshape(-1, 1)
+            else:
+                feed[name] = np.array(values, dtype=np.float64).reshape(-1, 1)  # None -> NaN
+        return feed
+
+    def score(self, records: list[dict]) -> tuple[list, np.ndarray | None]:
+        out = self.session.run([self._output], self._feed(records))[0]
+        if not np.isfinite(out).all():  # e.g. an overflow: not a prediction anyone should act on
+            raise ValueError("the model's output is not finite")
+        if self.classes:
+            return [self.classes[i] for i in out.argmax(axis=1)], out
+        return out.ravel().tolist(), None
+
+
+class SklearnModel:
+    """The fitted scikit-learn pipeline, fed a DataFrame with the dtypes it was trained on."""
+
+    runtime = "sklearn"
+
+    def __init__(self, source: str | Path | Any, columns: list[dict], classify: bool = True) -> None:
+        import joblib
+        import pandas as pd
+
+        self._pd = pd
+        self.model = joblib.load(source) if isinstance(source, (str, Path)) else source
+        self.features = [str(name) for name in getattr(self.model, "feature_names_in_", [])]
+        self._classify = classify and hasattr(self.model, "predict_proba")
+        self.classes = [str(c) for c in getattr(self.model, "classes_", [])] if self._classify else []
+        self._names = [column["name"] for column in columns]
+        self._dtypes = {c["name"]: ("float64" if c["dtype"] == "float64" else object) for c in columns}
+        self._strings = [name for name, dtype in self._dtypes.items() if dtype is object]
+
+    def frame(self, records: list[dict]) -> Any:
+        frame = self._pd.DataFrame.from_records(records, columns=self._names)
+        # Cast only what differs: astype on every column costs more than the rest of the request.
+        cast = {name: dtype for name, dtype in self._dtypes.items() if frame[name].dtype != dtype}
+        frame = frame.astype(cast) if cast else frame
+        if self._strings:  # the model was trained on read_csv output, where a missing string is NaN, not None
+            frame[self._strings] = frame[self._strings].where(frame[self._strings].notna(), float("nan"))
+        return frame
+
+    def score(self, records: list[dict]) -> tuple[list, np.ndarray | None]:
+        frame = self.frame(records)
+        if self._classify:
+            # One pass through the model: a classifier's prediction is its most probable class.
+            probabilities = self.model.predict_proba(frame)
+            return self.model.classes_[probabilities.argmax(axis=1)].tolist(), probabilities
+        return self.model.predict(frame).tolist(), None
+
+
+def load(model_dir: Path, runtime: str, columns: list[dict], task: str) -> OnnxModel | SklearnModel:
+    path = model_dir / FILES[runtime]
+    if runtime == "onnx":
+        return OnnxModel(path)
+    return SklearnModel(path, columns, classify=task == "classification")
