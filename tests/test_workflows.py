@@ -468,9 +468,15 @@ def test_level2_pull_request_report_and_comment(scenario):
     assert comment["issue"] == 7 and comment["body"].strip() == body.strip()
 
 
-def merge_pull(s: Scenario, number: int) -> str:
-    """Merge a pull request the act stand-in opened, as GitHub's merge button would: onto main."""
-    s.git("am", "-q", str(s.store / "pulls" / f"{number}.patch"))
+def close_pull(s: Scenario, number: int, merge: bool) -> str:
+    """Merge (or reject) a pull request the act stand-in opened, as GitHub's buttons would; its commit
+    lands on main only when merged. Returns main's head."""
+    record = s.store / "pulls" / f"{number}.json"
+    pull = json.loads(record.read_text())
+    assert pull["state"] == "open", pull
+    if merge:
+        s.git("am", "-q", str(s.store / "pulls" / f"{number}.patch"))
+    record.write_text(json.dumps({**pull, "state": "closed", "merged": merge}))
     return s.git("rev-parse", "HEAD")
 
 
@@ -501,7 +507,9 @@ def champion_of(project: Path) -> dict:
 def test_level2_champion_history(scenario, docker_base, wheelhouse):
     """Git decides the champion, from review to production, over a history of promotions: every job
     in a fresh copy of the repo, as on GitHub, with only git and the registry surviving between runs."""
-    s = scenario(level="2", task="classification", project_name="Act History", deploy_target="docker-host")
+    # A loose regression bar: new rows reshuffle a small test split, and the gate is not what this follows.
+    s = scenario(level="2", task="classification", project_name="Act History", deploy_target="docker-host",
+                 gate_max_drop="0.1")
     s.env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
     s.variables |= {"BASE_IMAGE": docker_base, "ATTEST_PROVENANCE": "true"}
     init_git_repo(s.project)
@@ -510,6 +518,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
     # Deploying to a host is tests/test_deploy.py's; here the environments have no host, so each deploy
     # job names what is missing and skips. What this test follows is which model gets built and tagged.
     skipped = "skipped: DEPLOY_HOST, DEPLOY_USER, DEPLOY_KNOWN_HOSTS, DEPLOY_SSH_KEY not set"
+    staged = [f"deploy to {environment} {skipped}" for environment in ("staging", "production")]
 
     def pushed() -> list[str]:
         log = s.store / "registry/pushed.jsonl"
@@ -523,7 +532,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         assert pull["title"] == "Promote the retrained model to champion v1" and "promotion" in pull["labels"]
         assert {"champion.json", "champion/model.joblib", "metrics/metrics.json",
                 "data/raw/breast_cancer.csv"} <= set(pull["files"])
-        merged = merge_pull(s, 1)
+        merged = close_pull(s, 1, merge=True)
         v1 = champion_of(s.project)
         assert v1["version"] == 1 and v1["trained_from"] != merged
         assert v1["model_sha256"] == hashlib.sha256((s.project / "champion/model.joblib").read_bytes()).hexdigest()
@@ -532,7 +541,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         # 2. The merge deploys exactly that model: built from champion.json, never retrained.
         deploy = s.act("push", events.push(), "deploy.yml")
         assert deploy.jobs == {"build": "success", "deploy": "success"}
-        assert "Running stage" not in deploy.job_log("build") and deploy.job_log("deploy").count(skipped) == 2
+        assert "Running stage" not in deploy.job_log("build") and all(s in deploy.job_log("deploy") for s in staged)
         assert sorted(pushed()) == sorted([f"{image}:model-v1", f"{image}:sha-{merged}"])
         sbom = json.loads(next((s.store / "sbom").glob("*.spdx.json")).read_text())
         assert {"onnxruntime", "fastapi", "uvicorn"} <= {p["name"] for p in sbom["packages"]}  # ONNX: no sklearn
@@ -546,7 +555,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         second = s.act("push", events.push(), "retrain.yml")
         assert second.jobs == {"train": "success", "propose": "success"}
         assert "added 40 labelled row(s)" in second.job_log("train")
-        merge_pull(s, 2)
+        close_pull(s, 2, merge=True)
         v2 = champion_of(s.project)
         assert (v2["version"], v2["highest_version"]) == (2, 2) and v2["model_sha256"] != v1["model_sha256"]
         assert v2["training_rows"] > v1["training_rows"]
@@ -568,14 +577,15 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         assert files == ["params.yaml"] and not any(path_filter_matches(deploy_paths, f) for f in files)
         rejected = s.act("push", events.push(), "retrain.yml")
         assert rejected.jobs == {"train": "success", "propose": "success"} and len(s.pulls()) == 3
-        assert s.pulls()[2]["title"].endswith("champion v3")  # never merged
+        assert s.pulls()[2]["title"].endswith("champion v3")
+        close_pull(s, 3, merge=False)
         assert champion_of(s.project)["version"] == 2 and f"{image}:model-v3" not in pushed()
 
         # 6. Roll back to v1: production serves v1 at once, and git records it for every later deploy.
         back = s.act("workflow_dispatch", events.workflow_dispatch({"version": "1"}), "rollback.yml")
-        assert back.jobs == {"record": "success", "deploy": "success"} and skipped in back.job_log("deploy")
+        assert back.jobs == {"record": "success", "deploy": "success"} and staged[1] in back.job_log("deploy")
         assert s.pulls()[3]["title"] == "Roll back the champion to v1" and "rollback" in s.pulls()[3]["labels"]
-        merge_pull(s, 4)
+        close_pull(s, 4, merge=True)
         restored = champion_of(s.project)
         assert (restored["version"], restored["highest_version"], restored["rolled_back_from"]) == (1, 2, 2)
         assert restored["model_sha256"] == v1["model_sha256"]
