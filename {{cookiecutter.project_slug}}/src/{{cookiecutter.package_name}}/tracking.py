@@ -22,12 +22,6 @@ from .config import PIP_PACKAGES
 EMBEDDED_DB = Path("mlflow.db")
 EMBEDDED_ARTIFACTS = Path("mlruns")
 ROOT_TAG = "project_root"  # where the embedded store was last used, to re-root it after a move
-# Types in our own freshly trained pipelines that skops does not trust by default (tree nodes).
-SKOPS_TRUSTED_TYPES = [
-    "numpy.dtype",
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-]
 LOGGED_FILES = {"metrics": ["metrics/metrics.json"], "plots": ["plots"],
                 "reports": ["reports/data_check.json", "reports/data_check.html", "reports/gate.json",
                             "reports/drift.json", "reports/drift.html"]}
@@ -142,7 +136,10 @@ def log_run(params: dict, facts: dict, model: object | None = None, signature: o
         if model is not None:
             info = mlflow.sklearn.log_model(
                 model, name="model", signature=signature, input_example=input_example,
-                pip_requirements=pip_requirements(), skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                pip_requirements=pip_requirements(),
+                # MLflow's copy is for its UI and clients such as `mlflow models predict`; the champion's
+                # bytes live in git (sha256-checked). Pickle, as models.joblib: skops costs seconds here.
+                serialization_format="cloudpickle",
             )
             model_uri = info.model_uri
     return {"run_id": run.info.run_id, "model_uri": model_uri}

@@ -46,7 +46,7 @@ def build_pipeline(params: dict, X: pd.DataFrame) -> Pipeline:
         estimator = estimator_class(**hyper)
     except TypeError as exc:
         raise PipelineError(f"params.yaml: model.params for {model['family']}: {exc}") from None
-    # Explicit column lists (not selectors): they serialize with skops and document the inputs.
+    # Explicit column lists (not selectors): they document the inputs and convert to ONNX.
     numeric = X.select_dtypes("number").columns.tolist()
     categorical = [c for c in X.columns if c not in numeric]
     preprocess = ColumnTransformer(
