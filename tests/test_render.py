@@ -20,7 +20,7 @@ COMMON = {
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "checks", "cli", "config", "drift", "errors",
                                    "evaluate", "export", "gate", "prepare", "register", "serve", "tracking",
                                    "train", "report", "comment", "ci", "alerts", "smoke", "champion", "ingest",
-                                   "plots", "onnx_export", "runtimes")),
+                                   "plots", "onnx_export", "runtimes", "contract", "check_report")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_comment", "test_ci", "test_champion",
                                 "test_evaluate")),

@@ -79,12 +79,13 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def user_frame(task: str, rows: int = 240, seed: int = 0) -> pd.DataFrame:
-    """A user's own data: string categories, missing values and (classification) string labels."""
+    """A user's own data: string categories first, integers, missing values and (classification) string labels."""
     rng = np.random.default_rng(seed)
     colour = rng.choice(["red", "green", "blue"], rows)
     size = rng.normal(10, 2, rows)
     noise = rng.normal(0, 1, rows)
-    frame = pd.DataFrame({"colour": colour, "size": size.round(3), "noise": noise.round(3)})
+    count = rng.integers(0, 50, rows)  # integers without gaps: pandas reads int64, MLflow types long
+    frame = pd.DataFrame({"colour": colour, "size": size.round(3), "noise": noise.round(3), "count": count})
     score = size + np.where(colour == "red", 4.0, 0.0)
     if task == "classification":
         frame["label"] = np.where(score > 11.5, "yes", "no")
@@ -95,15 +96,43 @@ def user_frame(task: str, rows: int = 240, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def write_schema(frame: pd.DataFrame, path: Path | str, target: str = "label", task: str = "classification") -> None:
+    """What `infer-schema` writes for `frame`."""
+    from {{ cookiecutter.package_name }} import contract
+
+    contract.write(path, contract.infer(frame, target, task, 50, "data/raw/user.csv"))
+
+
+def declare(path: Path | str, column: str, rule: str) -> None:
+    """Declare a hard rule (a pandera check, in YAML flow style) on a column of a schema infer-schema wrote."""
+    path = Path(path)
+    lines = path.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"  {column}: "))
+    entry, _, comment = lines[at].rstrip("\n").partition("  # ")
+    lines[at] = f"{entry[:-1]}, {rule}}}" + (f"  # {comment}" if comment else "") + "\n"
+    path.write_text("".join(lines))
+
+
 def use_user_data(project: Path, frame: pd.DataFrame, task: str) -> None:
-    """The README's steps for a user's own CSV: put it in place, set the target, no current batch."""
+    """The README's steps for a user's CSV: put it in place; set task, target, gate, model name; no current batch."""
     frame.to_csv(project / "data/raw/user.csv", index=False)
     params = yaml.safe_load((project / "params.yaml").read_text())
+    params["task"] = task
     params["data"]["path"] = "data/raw/user.csv"
     params["data"]["target"] = "label"
+    params["model"]["family"] = "random_forest"
     params["drift"]["current"] = ""
     params["gate"]["thresholds"] = {"f1_macro": {"min": 0.8}} if task == "classification" else {"r2": {"min": 0.5}}
+    params["mlflow"]["model_name"] = "user-model"
     for raw in (project / "data/raw").glob("*.csv"):
         if raw.name != "user.csv":
             raw.unlink()
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def numeric_features(params: dict) -> list[str]:
+    """The feature columns the contract types as numbers (a user's data may have none)."""
+    from {{ cookiecutter.package_name }} import contract
+
+    schema = contract.load(params["data"]["schema"])
+    return [c for c in schema.columns if c != params["data"]["target"] and schema.dtype(c) in contract.NUMERIC]

@@ -169,10 +169,11 @@ def test_register_logs_what_a_reviewer_looks_for(params, project, tmp_path):
     assert {"gate", "primary_metric", "git_commit", "data_sha256"} <= set(version.tags)
     assert version.tags["gate"] == "passed" and version.description
 
-    # A real MLflow client scores the raw CSV the project trained from, like the file DVC tracks.
-    raw = pd.read_csv(project / params["data"]["path"]).drop(columns=[params["data"]["target"]]).head(20)
+    # A real MLflow client scores the raw CSV the project trained from (integer columns included; the
+    # target is an extra column it leaves out), like the file DVC tracks.
+    raw = pd.read_csv(project / params["data"]["path"])
     pyfunc = mlflow.pyfunc.load_model(f"models:/{params['mlflow']['model_name']}/{registration['version']}")
-    expected = joblib.load(project / "models/model.joblib").predict(raw)
+    expected = joblib.load(project / "models/model.joblib").predict(train.split_xy(raw, params)[0])
     np.testing.assert_array_equal(np.asarray(pyfunc.predict(raw)), expected)
     assert str((project / "mlflow.db").resolve()) not in (project / "models/run.json").read_text()
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import numeric_features, run_cli
 
 from {{ cookiecutter.package_name }} import drift, prepare
 
@@ -36,20 +36,40 @@ def test_shifted_columns_are_flagged():
     assert result["evidently_drifted_columns"] == 2
 
 
+def test_a_column_gone_empty_is_drift_not_a_crash():
+    reference, current = frames(shift=())
+    current["a"] = np.nan  # a nullable column the batch no longer fills: valid data, and a shift
+    result, _ = drift.detect(reference, current, share_threshold=0.5)
+    empty = next(c for c in result["columns"] if c["column"] == "a")
+    assert empty["drifted"] is True and empty["method"] == "all values missing"
+    assert result["drifted_columns"] == 1 and len(result["columns"]) == 5
+
+
 def test_same_distribution_is_quiet():
     reference, current = frames(shift=(), same_rows=False)
     result, _ = drift.detect(reference, current, share_threshold=0.5)
     assert result["dataset_drift"] is False and result["drift_share"] < 0.5
 
 
-def test_demo_current_batch_report(params, project):
+def current_batch(params: dict, project) -> str:
+    """The configured current batch; else (a user may have none) rows of the data without their target."""
+    if params["drift"].get("current"):
+        return params["drift"]["current"]
+    frame = pd.read_csv(project / params["data"]["path"])
+    frame.sample(frac=0.3, random_state=0).drop(columns=[params["data"]["target"]]).to_csv("batch.csv", index=False)
+    params["drift"]["current"] = "batch.csv"
+    return "batch.csv"
+
+
+def test_current_batch_report(params, project):
     prepare.run(params)
+    current = current_batch(params, project)
     summary = drift.run(params)
-    assert summary["current"] == params["drift"]["current"]
-    assert summary["dataset_drift"] is False
+    assert summary["current"] == current and summary["note"] == f"current batch: {current}"
     assert len(summary["columns"]) == len(pd.read_csv(project / params["data"]["path"]).columns) - 1
     assert json.loads((project / "reports/drift.json").read_text()) == summary
-    assert "<html" in (project / "reports/drift.html").read_text()[:2000].lower()
+    head = (project / "reports/drift.html").read_text()[:2000]
+    assert "<html" in head.lower() and f"<title>Drift report: {current} vs the training split</title>" in head
 
 
 def test_no_current_batch_uses_the_test_split_and_says_so(params, project):
@@ -62,22 +82,44 @@ def test_no_current_batch_uses_the_test_split_and_says_so(params, project):
 
 def test_sample_cap(params, project):
     prepare.run(params)
-    params["drift"]["sample_cap"] = 50
+    params["drift"]["current"] = ""
+    cap = min(len(pd.read_csv(prepare.TRAIN)), len(pd.read_csv(prepare.TEST))) // 2
+    params["drift"]["sample_cap"] = cap
     summary = drift.run(params)
-    assert summary["sampled_rows"] == {"reference": 50, "current": 50}
-    assert summary["current_rows"] > 50
+    assert summary["sampled_rows"] == {"reference": cap, "current": cap}
+    assert summary["current_rows"] > cap
+
+
+def drifted_batch(train: pd.DataFrame, numeric: list[str], features: list[str], rows: int) -> pd.DataFrame:
+    """Every column drawn from one end of its training values: each value valid (any declared rule holds),
+    the distribution far from the training data's."""
+    rng = np.random.default_rng(0)
+    batch = {}
+    for column in features:
+        values = train[column].dropna()
+        pool = (values.sort_values().tail(max(1, len(values) // 10)) if column in numeric
+                else values[values == values.value_counts().idxmin()])
+        batch[column] = rng.choice(pool.to_numpy(), rows)
+    return pd.DataFrame(batch)
 
 
 def test_exit_code_reports_drift(params, project):
     prepare.run(params)
     train = pd.read_csv(prepare.TRAIN)
-    target = params["data"]["target"]
-    numeric = [c for c in train.select_dtypes("number").columns if c != target]
-    # A drifted batch that still passes the schema: resample rows towards the top of every range.
-    drifted = pd.concat([train.nlargest(20, c) for c in numeric]).drop_duplicates().drop(columns=[target])
-    drifted.to_csv(project / "drifted.csv", index=False)
+    features = [c for c in train.columns if c != params["data"]["target"]]
+    batch = drifted_batch(train, numeric_features(params), features, max(60, len(train) // 3))
+    batch.to_csv("drifted.csv", index=False)
     result = run_cli("drift", "--current", "drifted.csv")
     assert result.returncode == 3, result.stderr
     assert "dataset drift detected" in result.stderr
     assert json.loads((project / "reports/drift.json").read_text())["dataset_drift"] is True
     assert run_cli("drift", "--current", "drifted.csv", "--exit-zero").returncode == 0
+
+
+def test_a_batch_breaking_the_contract_is_refused(params, project):
+    prepare.run(params)
+    batch = pd.read_csv(prepare.TEST).drop(columns=[params["data"]["target"]])
+    batch.drop(columns=batch.columns[0]).to_csv("broken.csv", index=False)
+    result = run_cli("drift", "--current", "broken.csv")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"broken.csv: column '{batch.columns[0]}': rule column_in_dataframe failed" in result.stderr

@@ -31,7 +31,8 @@ def test_demo_pipeline_end_to_end(params, project):
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     version = mlflow.MlflowClient().get_model_version_by_alias(params["mlflow"]["model_name"], "challenger")
     assert int(version.version) == 1
-    assert drift["current"] == params["drift"]["current"] and (project / "reports/drift.html").is_file()
+    assert drift["current"] == (params["drift"]["current"] or "data/prepared/test.csv")
+    assert (project / "reports/drift.html").is_file()
     assert json.loads((project / "reports/data_check.json").read_text())["passed"] is True
 
     again = dvc("repro")
@@ -103,52 +104,68 @@ def test_remote_tracking_server(project, mlflow_server, monkeypatch, params):
     assert "test_" + next(iter(params["gate"]["thresholds"])) in client.get_run(version.run_id).data.metrics
 
 
-def corrupt_demo(project, params, how):
-    """Break the demo data the way a user's CSV might be broken; return (column, rule) to expect."""
+def corrupt_data(project, params, how):
+    """Break the project's data the way a user's CSV might be broken; return (column, rule, CSV line) to expect.
+
+    Works for any data set the README's steps produce: columns are chosen by their type in the contract.
+    """
     import pandas as pd
+
+    from {{ cookiecutter.package_name }} import contract
 
     path = project / params["data"]["path"]
     frame = pd.read_csv(path)
-    target, first = params["data"]["target"], frame.columns[0]
+    schema = contract.load(params["data"]["schema"])
+    target = params["data"]["target"]
+    first = next(c for c in frame.columns if c != target)
+    numeric = [c for c in frame.columns if schema.dtype(c) in contract.NUMERIC]
+    line = None
     if how == "empty-file":
         path.write_text("")
-        return "", "readable_non_empty_csv"
+        return "", "not_empty", None
     if how == "missing-column":
         frame = frame.drop(columns=[first])
         rule = "column_in_dataframe"
     elif how == "wrong-dtype":
+        if not numeric:  # only text columns: declare one a number, which the data then breaks
+            numeric = [first]
+            (project / params["data"]["schema"]).write_text(
+                (project / params["data"]["schema"]).read_text().replace(f"  {first}: " + "{dtype: str,",
+                                                                         f"  {first}: " + "{dtype: float64,", 1))
+        first = numeric[0]
         frame[first] = frame[first].astype(object)
         frame.loc[3, first] = "twelve"
-        rule = "coerce_dtype('float64')"
+        line = 5
+        rule = f"coerce_dtype('{contract.load(params['data']['schema']).dtype(first)}')"
     elif how == "all-null":
         frame[first] = None
-        rule = "not_nullable"
+        rule = "not_all_null" if schema.nullable(first) else "not_nullable"
     elif how == "missing-target":
         frame, first, rule = frame.drop(columns=[target]), target, "target_present"
-    elif how == "unknown-category":
-        # The demo data has no string features: use a user's CSV with one, then add a new category.
-        use_user_data(project, user_frame(params["task"]), params["task"])
-        assert run_cli("infer-schema").returncode == 0
-        path = project / "data/raw/user.csv"
-        frame = pd.read_csv(path)
-        frame.loc[0, "colour"] = "ultraviolet"
-        first, rule = "colour", "isin"
+    elif how == "bad-target":
+        # Classification: a label the contract does not allow; regression: a missing target value.
+        frame[target] = frame[target].astype(object)
+        frame.loc[0, target] = "ultraviolet" if params["task"] == "classification" else None
+        first, rule, line = target, "isin" if params["task"] == "classification" else "not_nullable", 2
     frame.to_csv(path, index=False)
-    return first, rule
+    return first, rule, line
 
 
 @pytest.mark.parametrize("how", ["missing-column", "wrong-dtype", "all-null", "empty-file", "missing-target",
-                                 "unknown-category"])
+                                 "bad-target"])
 def test_bad_data_stops_the_pipeline_and_registers_nothing(params, project, how):
-    column, rule = corrupt_demo(project, params, how)
+    column, rule, line = corrupt_data(project, params, how)
     result = subprocess.run([sys.executable, "-m", "dvc", "repro"], capture_output=True, text=True)
     assert result.returncode != 0
-    assert "failed to reproduce 'check'" in result.stderr
+    assert "failed to reproduce 'check'" in result.stderr and "Traceback" not in result.stderr
     assert f"rule {rule}" in result.stderr
     if column:
-        assert f"column '{column}'" in result.stderr
+        assert f"{params['data']['path']}: column '{column}': rule {rule}" in result.stderr
     report = json.loads((project / "reports/data_check.json").read_text())
     assert report["passed"] is False
+    if line:
+        failed = [f for f in report["failures"] if f["column"] == column and f["rule"].startswith(rule)]
+        assert line in failed[0]["lines"], failed
     assert not (project / "models/model.joblib").exists()
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     assert mlflow.MlflowClient().search_registered_models() == []

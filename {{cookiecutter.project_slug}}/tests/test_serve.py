@@ -12,10 +12,10 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import git, run_cli, user_frame
+from conftest import declare, git, run_cli, user_frame, write_schema
 from fastapi.testclient import TestClient
 
-from {{ cookiecutter.package_name }} import checks, evaluate, export, gate, onnx_export, prepare, register, serve, train
+from {{ cookiecutter.package_name }} import evaluate, export, gate, onnx_export, prepare, register, serve, train
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 MAX_ROWS = 20
@@ -48,53 +48,71 @@ def same_predictions(served: list, expected: list, task: str) -> bool:
     return served == pytest.approx(expected, rel=onnx_export.TOLERANCE, abs=onnx_export.TOLERANCE)
 
 
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready records: native numbers, null for a missing value."""
+    return json.loads(frame.to_json(orient="records"))
+
+
 @pytest.fixture
 def small_params(params):
     # Few trees: these tests are about serving, not accuracy.
     return {**params, "model": {**params["model"], "family": "random_forest", "params": {"n_estimators": 20}}}
 
 
+@pytest.fixture
+def user_params(small_params, tmp_path):
+    """Params for a model of `user_frame` data (whatever the project's own data), with a declared hard range."""
+    task = small_params["task"]
+    path = tmp_path / "schema.yaml"
+    write_schema(user_frame(task), path, task=task)
+    declare(path, "size", "in_range: {min_value: 0, max_value: 100}")
+    return {**small_params, "data": {**small_params["data"], "target": "label", "schema": str(path)}}
+
+
 @pytest.fixture(params=RUNTIMES)
-def demo(request, small_params, tmp_path):
-    """A client for a model of the demo data, served by each runtime, and rows to score."""
-    frame = pd.read_csv(small_params["data"]["path"]).sample(150, random_state=0)
-    out, X = model_dir(small_params, frame, tmp_path / "model")
+def demo(request, user_params, tmp_path):
+    """A client for a model of a user's data (strings, integers, gaps), served by each runtime, and rows
+    to score."""
+    frame = user_frame(user_params["task"], rows=150)
+    out, X = model_dir(user_params, frame, tmp_path / "model")
     assert json.loads((out / serve.METADATA_FILE).read_text())["runtime"] == "onnx"
     client = TestClient(serve.create_app(out, max_rows=MAX_ROWS, max_body_bytes=MAX_BYTES, runtime=request.param))
     return client, X, joblib.load(out / serve.MODEL_FILE)
 
 
-def test_health_and_metadata(demo, small_params):
+def test_health_and_metadata(demo, user_params):
     client, X, _ = demo
     assert client.get("/health").json() == {"status": "ok", "model_version": 3}
     metadata = client.get("/metadata").json()
     assert (metadata["version"], metadata["git_commit"], metadata["metrics"]) == (3, "0123abc", {"score": 0.9})
     assert [c["name"] for c in metadata["input_schema"]] == list(X.columns)
-    assert small_params["data"]["target"] not in X.columns
+    assert user_params["data"]["target"] not in X.columns
     assert metadata["limits"] == {"max_batch_rows": MAX_ROWS, "max_body_bytes": MAX_BYTES}
     assert metadata["runtime"] in RUNTIMES and metadata["conversion"]["status"] == "verified"
 
 
-def test_predictions_equal_the_models(demo, small_params):
+def test_predictions_equal_the_models(demo, user_params):
     client, X, model = demo
     rows = X.head(MAX_ROWS)
-    response = client.post("/predict", json={"records": rows.to_dict(orient="records")})
+    response = client.post("/predict", json={"records": records(rows)})
     assert response.status_code == 200, response.text
     body = response.json()
     assert same_predictions(body["predictions"], model.predict(rows).tolist(), small_params["task"])
     assert body["model_version"] == 3
-    if small_params["task"] == "classification":
+    if user_params["task"] == "classification":
         assert all(sum(p.values()) == pytest.approx(1) for p in body["probabilities"])
         expected = [dict(zip(model.classes_, p, strict=True)) for p in model.predict_proba(rows)]
         assert body["probabilities"] == [pytest.approx(p, abs=onnx_export.TOLERANCE) for p in expected]
 
 
-def test_openapi_schema_follows_the_input_schema(demo):
+def test_openapi_schema_follows_the_contract(demo):
     client, X, _ = demo
     record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
-    first = record["properties"][X.columns[0]]
     assert set(record["required"]) == set(X.columns) and record["additionalProperties"] is False
-    assert first["type"] == "number" and first["minimum"] <= X.iloc[:, 0].min()
+    size, count = record["properties"]["size"], record["properties"]["count"]
+    # A declared range is a bound; an integer column is a number; no bound from the data's observed range.
+    assert size["type"] == "number" and (size["minimum"], size["maximum"]) == (0, 100)
+    assert count["type"] == "number" and "minimum" not in count
 
 
 def bad_requests(record: dict, column: str) -> dict[str, tuple[bytes, dict, int, str]]:
@@ -119,7 +137,7 @@ def bad_requests(record: dict, column: str) -> dict[str, tuple[bytes, dict, int,
 @pytest.mark.parametrize("case", list(bad_requests({}, "x")))
 def test_bad_input_is_a_4xx_naming_the_problem(demo, case):
     client, X, _ = demo
-    content, headers, status, message = bad_requests(X.iloc[0].to_dict(), X.columns[0])[case]
+    content, headers, status, message = bad_requests(records(X.iloc[[0]])[0], "size")[case]
     response = client.post("/predict", content=content, headers=headers)
     assert response.status_code == status, response.text
     assert message in response.json()["detail"]
@@ -128,29 +146,38 @@ def test_bad_input_is_a_4xx_naming_the_problem(demo, case):
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_string_categories_and_missing_values(small_params, tmp_path, task, runtime):
-    params = {**small_params, "task": task, "data": {**small_params["data"], "target": "label"}}
+    params = {**small_params, "task": task, "data": {**small_params["data"], "target": "label",
+                                                     "schema": str(tmp_path / "schema.yaml")}}
     frame = user_frame(task)
-    checks.save_schema(checks.infer_schema(frame, 50), params["data"]["schema"])
+    write_schema(frame, tmp_path / "schema.yaml", task=task)
     out, X = model_dir(params, frame, tmp_path / "model")
     client = TestClient(serve.create_app(out, runtime=runtime))
-    rows = [{"colour": "red", "size": 10.0, "noise": None}, {"colour": None, "size": 9.5, "noise": float("nan")}]
+    rows = [{"colour": "red", "size": 10.0, "noise": None, "count": 3},
+            {"colour": None, "size": 9.5, "noise": float("nan"), "count": 40}]
     response = client.post("/predict", content=batch(*rows), headers=JSON)
     assert response.status_code == 200, response.text
-    same_rows = pd.DataFrame({"colour": ["red", np.nan], "size": [10.0, 9.5], "noise": [np.nan, np.nan]})
+    same_rows = pd.DataFrame({"colour": ["red", np.nan], "size": [10.0, 9.5], "noise": [np.nan, np.nan],
+                              "count": [3, 40]})
     expected = joblib.load(out / serve.MODEL_FILE).predict(same_rows)
     assert same_predictions(response.json()["predictions"], expected.tolist(), task)
-    unknown = client.post("/predict", content=batch({**rows[0], "colour": "purple"}), headers=JSON)
-    assert unknown.status_code == 422 and "records[0].colour: Input should be" in unknown.json()["detail"]
-    assert "'blue'" in unknown.json()["detail"]  # the message lists the allowed values
+    # A category training never saw is distribution, not contract: scored (the encoder ignores it).
+    assert client.post("/predict", content=batch({**rows[0], "colour": "purple"}), headers=JSON).status_code == 200
     number = client.post("/predict", content=batch({**rows[0], "colour": 3}), headers=JSON)
     assert number.status_code == 422 and "records[0].colour" in number.json()["detail"]
+    # Declared in schema.yaml, the categories are contract, and the API enforces them.
+    declare(tmp_path / "schema.yaml", "colour", "isin: [red, green, blue]")
+    out, _ = model_dir(params, frame, tmp_path / "declared")
+    unknown = TestClient(serve.create_app(out, runtime=runtime)).post(
+        "/predict", content=batch({**rows[0], "colour": "purple"}), headers=JSON)
+    assert unknown.status_code == 422 and "records[0].colour: Input should be" in unknown.json()["detail"]
+    assert "'blue'" in unknown.json()["detail"]  # the message lists the allowed values
 
 
 def test_one_json_log_line_per_request(demo, capsys):
     client, X, _ = demo
     capsys.readouterr()
     client.get("/health")
-    client.post("/predict", json={"records": X.head(2).to_dict(orient="records")})
+    client.post("/predict", json={"records": records(X.head(2))})
     client.post("/predict", json={"records": []})
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["path"], line["status"]) for line in lines] == [("/health", 200), ("/predict", 200),
@@ -221,10 +248,10 @@ def test_every_model_family_converts_to_onnx_and_agrees(params, tmp_path, family
     one-hot encoding of string categories with gaps), scores like scikit-learn in ONNX Runtime."""
     task = params["task"]
     family = FAMILIES[task][family]
-    params = {**params, "data": {**params["data"], "target": "label"},
+    params = {**params, "data": {**params["data"], "target": "label", "schema": str(tmp_path / "schema.yaml")},
               "model": {**params["model"], "family": family, "params": {}}}
     frame = user_frame(task)
-    checks.save_schema(checks.infer_schema(frame, 50), params["data"]["schema"])
+    write_schema(frame, tmp_path / "schema.yaml", task=task)
     out, X = model_dir(params, frame, tmp_path / "model")
     metadata = json.loads((out / serve.METADATA_FILE).read_text())
     conversion = metadata["conversion"]

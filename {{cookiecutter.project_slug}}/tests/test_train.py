@@ -8,9 +8,9 @@ import sys
 import joblib
 import numpy as np
 import pytest
-from conftest import user_frame
+from conftest import user_frame, write_schema
 
-from {{ cookiecutter.package_name }} import prepare, train
+from {{ cookiecutter.package_name }} import contract, prepare, train
 from {{ cookiecutter.package_name }}.config import MODEL_FAMILIES
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
@@ -51,13 +51,23 @@ def test_every_family_trains_without_mlflow(params, project, family):
 
 def test_only_register_imports_mlflow_and_only_drift_evidently():
     """Importing MLflow or Evidently costs seconds: every other stage must stay clear of them."""
-    stages = ("cli", "checks", "prepare", "train", "evaluate", "gate", "register", "export", "champion", "ingest")
+    stages = ("cli", "checks", "contract", "prepare", "train", "evaluate", "gate", "register", "export", "champion",
+              "ingest")
     code = ("import importlib, sys\n"
             f"for stage in {stages!r}:\n"
             "    importlib.import_module('{{ cookiecutter.package_name }}.' + stage)\n"
             "print(sorted(m for m in ('mlflow', 'evidently', 'matplotlib') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_signature_types_columns_as_pandas_reads_the_csv(tmp_path, params):
+    write_schema(user_frame("classification"), tmp_path / "schema.yaml")
+    params = {**params, "task": "classification", "data": {**params["data"], "schema": str(tmp_path / "schema.yaml")}}
+    signature = contract.model_signature(params, ["colour", "size", "noise", "count"])
+    assert {c.name: c.type.name for c in signature.inputs.inputs} == {
+        "colour": "string", "size": "double", "noise": "double", "count": "long"}
+    assert signature.outputs.inputs[0].type.name == "string"
 
 
 def test_bad_hyper_parameter_is_named(params):

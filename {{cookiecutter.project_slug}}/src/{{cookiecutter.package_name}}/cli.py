@@ -18,17 +18,22 @@ DRIFT_EXIT = 3
 
 
 def _infer_schema(args: argparse.Namespace, params: dict) -> int:
-    from . import checks
+    from . import checks, contract
 
     source = args.csv or params["data"]["path"]
     frame = checks.read_csv(source)
     target = params["data"]["target"]
     if target not in frame.columns:
         raise PipelineError(f"{source}: target column '{target}' (data.target in params.yaml) is missing")
-    schema = checks.infer_schema(frame, int(params["checks"].get("max_categories", 50)))
+    inferred = contract.infer(frame, target, params["task"], int(params["checks"].get("max_categories", 50)), source)
     out = args.out or params["data"]["schema"]
-    checks.save_schema(schema, out)
-    print(f"schema for {len(schema.columns)} columns of {source} written to {out}")
+    kept = contract.write(out, inferred)
+    checks.load_schema(out)  # the rules kept from the old file must still make a valid pandera schema
+    for warning in inferred.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"schema for {len(inferred.entries)} columns of {source} written to {out}"
+          + (f"; kept the rules you declared on {', '.join(kept)}" if kept else "")
+          + (f"; {len(inferred.warnings)} warning(s) above: review them before `check`" if inferred.warnings else ""))
     return 0
 
 

@@ -6,13 +6,14 @@ With no current batch configured, the held-out test split stands in for it (and 
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from . import checks
+from . import contract
 from .errors import CheckFailed
 from .prepare import TEST, TRAIN
 
@@ -26,18 +27,25 @@ def _cap(frame: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
 
 
 def load_batches(params: dict, current_path: str | None) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
+    """The training split and the current batch, read with the contract's dtypes."""
     target = params["data"]["target"]
-    schema = checks.load_schema(params["data"]["schema"])
-    reference = checks.read_csv(TRAIN)
-    if current_path:
-        current = checks.read_csv(current_path)
-        frame, failures = checks.validate(current, schema, params, current_path, require_target=False)
-        if failures:
-            raise CheckFailed("\n".join(f.message() for f in failures))
+    data_contract = contract.load(params["data"]["schema"])
+    reference = contract.read(TRAIN, data_contract)
+    if current_path and current_path != params["drift"].get("current"):
+        # Not a file the check stage covered: hold it to the contract here (distribution is what drift measures).
+        from . import checks
+
+        schema = checks.load_schema(params["data"]["schema"])
+        current, entry = checks.check_file(current_path, schema, params, checks.CURRENT)
+        if entry["failures"]:
+            raise CheckFailed("\n".join(f.message() for f in entry["failures"]))
+        note = f"current batch: {current_path}"
+    elif current_path:
+        current = contract.read(current_path, data_contract)  # the check stage held it to the contract
         note = f"current batch: {current_path}"
     else:
         current_path = str(TEST)
-        current = checks.read_csv(TEST)
+        current = contract.read(TEST, data_contract)
         note = f"no current batch configured: comparing the held-out split ({TEST}) with the training split"
     features = [c for c in reference.columns if c != target]
     return reference[features], current[features], current_path, note
@@ -45,14 +53,18 @@ def load_batches(params: dict, current_path: str | None) -> tuple[pd.DataFrame, 
 
 def detect(reference: pd.DataFrame, current: pd.DataFrame, share_threshold: float) -> dict:
     """Run Evidently's DataDriftPreset; return the dataset verdict and per-column results."""
-    numeric = [c for c in reference.columns if pd.api.types.is_numeric_dtype(reference[c])]
-    categorical = [c for c in reference.columns if c not in numeric]
+    # Evidently refuses a column without values; a nullable column that went empty in the batch has drifted.
+    empty = [c for c in reference.columns if reference[c].isna().all() or current[c].isna().all()]
+    columns = [{"column": c, "method": "all values missing", "score": 1.0, "threshold": 1.0,
+                "drifted": bool(reference[c].notna().any())} for c in empty]
+    tested = [c for c in reference.columns if c not in empty]
+    numeric = [c for c in tested if pd.api.types.is_numeric_dtype(reference[c])]
+    categorical = [c for c in tested if c not in numeric]
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     snapshot = Report([DataDriftPreset(drift_share=share_threshold)]).run(
-        current_data=Dataset.from_pandas(current, data_definition=definition),
-        reference_data=Dataset.from_pandas(reference, data_definition=definition),
+        current_data=Dataset.from_pandas(current[tested], data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[tested], data_definition=definition),
     )
-    columns = []
     drifted_count = None
     for metric in snapshot.dict()["metrics"]:
         config, value = metric["config"], metric["value"]
@@ -86,6 +98,9 @@ def run(params: dict, current_path: str | None = None) -> dict:
     summary = {"note": note, "reference": str(TRAIN), "current": used_path, **rows,
                "sampled_rows": {"reference": len(reference), "current": len(current)}, **result}
     HTML.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(HTML))
+    # Evidently's page has no <title>: name the report in the browser tab and in MLflow's artifact view.
+    title = f"<title>Drift report: {escape(used_path)} vs the training split</title>"
+    page = snapshot.get_html_str(as_iframe=False)
+    HTML.write_text(page.replace('<meta charset="UTF-8">', '<meta charset="UTF-8">' + title, 1), encoding="utf-8")
     SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
     return summary

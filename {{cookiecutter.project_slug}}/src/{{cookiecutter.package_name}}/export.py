@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import champion, checks, onnx_export, prepare
 from .config import METRICS, MODEL, PIP_PACKAGES
+from .contract import NUMERIC
 from .errors import PipelineError
 from .serve import METADATA_FILE, MODEL_FILE, ONNX_FILE, REQUIREMENTS_FILE, SCHEMA_FILE
 
@@ -63,8 +64,8 @@ def load(params: dict, source: str = "champion") -> tuple[Any, dict]:
 
 
 def _column(name: str, column: Any) -> dict:
-    # Same dtype rule as train.read_split: float64 columns are numbers, anything else is read as strings.
-    entry: dict[str, Any] = {"name": name, "dtype": "float64" if str(column.dtype) == "float64" else "str",
+    # Numbers (int64 or float64 in the contract) are float64 for the API, which accepts integers as numbers.
+    entry: dict[str, Any] = {"name": name, "dtype": "float64" if str(column.dtype) in NUMERIC else "str",
                              "nullable": bool(column.nullable)}
     for check in column.checks:
         stats = check.statistics or {}

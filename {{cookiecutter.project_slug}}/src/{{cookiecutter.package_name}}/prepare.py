@@ -8,13 +8,14 @@ __all__ = ["TEST", "TRAIN", "run"]
 
 
 def run(params: dict) -> tuple[int, int]:
+    # Imported here: other stages import this module for its paths only.
     from sklearn.model_selection import train_test_split
 
     from . import checks
 
     schema = checks.load_schema(params["data"]["schema"])
     source = params["data"]["path"]
-    frame, failures = checks.validate(checks.read_csv(source), schema, params, source)
+    frame, failures = checks.validate(checks.read_csv(source, checks.text_columns(schema)), schema, params, source)
     if failures:  # the check stage normally stops this first; never split unchecked data
         raise checks.CheckFailed("\n".join(f.message() for f in failures))
     target = frame[params["data"]["target"]]

@@ -41,13 +41,14 @@ def facts(params: dict) -> dict:
             "train": pd.read_csv(TRAIN), "test": pd.read_csv(TEST)}
 
 
-def signature_of(params: dict, model: object) -> tuple[object, object]:
-    """The model's MLflow signature and input example, from the raw CSV as a client would read it."""
-    import pandas as pd
-    from mlflow.models import infer_signature
+def signature_of(params: dict) -> tuple[object, object]:
+    """The model's MLflow signature, typed from the data contract (so a client can score the raw CSV:
+    integer columns are `long`), and an input example read with the same dtypes."""
+    from . import contract
+    from .train import read_split
 
-    example = pd.read_csv(params["data"]["path"], nrows=5).drop(columns=[params["data"]["target"]])
-    return infer_signature(example, model.predict(example)), example
+    example = read_split(TRAIN, params)[0].head(5)
+    return contract.model_signature(params, list(example.columns)), example
 
 
 def register(params: dict) -> dict:
@@ -61,7 +62,7 @@ def register(params: dict) -> dict:
     if not verdict.get("passed"):
         raise CheckFailed(f"not registering: the gate failed ({'; '.join(verdict.get('reasons', []))})")
     model = joblib.load(MODEL)
-    signature, example = signature_of(params, model)
+    signature, example = signature_of(params)
     logged = tracking.log_run(params, known, model=model, signature=signature, input_example=example)
     name = params["mlflow"]["model_name"]
     registered = mlflow.register_model(logged["model_uri"], name)

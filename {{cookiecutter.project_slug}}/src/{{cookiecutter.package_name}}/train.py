@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from . import contract
 from .config import MODEL, TRAIN
 from .errors import PipelineError
 
@@ -66,12 +67,8 @@ def split_xy(frame: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.Series
 
 
 def read_split(path: Path, params: dict) -> tuple[pd.DataFrame, pd.Series]:
-    """Read a prepared split with the dtypes the schema fixed: strings stay strings."""
-    from . import checks
-
-    schema = checks.load_schema(params["data"]["schema"])
-    dtypes = {name: ("float64" if str(col.dtype) == "float64" else "object") for name, col in schema.columns.items()}
-    return split_xy(pd.read_csv(path, dtype=dtypes), params)
+    """Read a prepared split with the contract's dtypes: integers stay integers, strings stay strings."""
+    return split_xy(contract.read(path, contract.load(params["data"]["schema"])), params)
 
 
 def run(params: dict) -> Path:
