@@ -29,6 +29,7 @@ KEEP = {
     ".github/workflows/retrain.yml": LEVEL >= 1,
     ".github/workflows/drift.yml": LEVEL >= 1,
     ".github/workflows/keepalive.yml": LEVEL >= 1,
+    ".github/workflows/sync-registry.yml": LEVEL >= 1,
     # Level 2, CI/CD automation: PR reports, image build and push, staged deploy, rollback.
     ".github/workflows/pr-report.yml": LEVEL >= 2,
     ".github/workflows/pr-comment.yml": LEVEL >= 2,

@@ -78,8 +78,8 @@ def problems(a: dict) -> list[str]:
     if uri and not re.fullmatch(r"(https?|sqlite|file|databricks)://?\S*|databricks", uri):
         found.append(("mlflow_tracking_uri", "must be empty, http(s)://, sqlite:///, file:// or databricks"))
     remote = a["dvc_remote"]
-    if remote != "none" and (re.match(r"[a-z0-9+]+://", remote) and not re.match(r"(s3|gs|azure)://\S+$", remote)):
-        found.append(("dvc_remote", "must be none, a local path, or an s3://, gs:// or azure:// URL"))
+    if remote != "none" and (re.match(r"[a-z0-9+]+://", remote) and not re.match(r"(s3|gs|azure|ssh)://\S+$", remote)):
+        found.append(("dvc_remote", "must be none, a local path, or an s3://, gs://, azure:// or ssh:// URL"))
     if not remote.strip() or any(c.isspace() for c in remote):
         found.append(("dvc_remote", "must be none, a local path, or a URL, with no spaces"))
     if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*", a["container_registry"]):

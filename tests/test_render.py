@@ -16,13 +16,14 @@ from conftest import COMBOS
 COMMON = {
     ".cruft.json", ".dockerignore", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".python-version",
     "Dockerfile", "Makefile", "README.md", "docs/serving.md", "dvc.yaml", "params.yaml", "pyproject.toml",
-    "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json",
+    "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json", "docs/tracking.md",
+    *(f"tracking/{f}" for f in ("compose.yaml", "Dockerfile", "server.sh", "initdb.sql", ".env.example")),
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "checks", "cli", "config", "drift", "errors",
                                    "evaluate", "export", "gate", "prepare", "register", "serve", "tracking",
                                    "train", "report", "comment", "ci", "alerts", "smoke", "champion", "ingest",
-                                   "plots", "onnx_export", "runtimes", "contract", "check_report")),
+                                   "plots", "onnx_export", "runtimes", "contract", "check_report", "remote")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
-                                "test_train", "test_report", "test_comment", "test_ci", "test_champion",
+                                "test_train", "test_report", "test_comment", "test_ci", "test_champion", "test_remote",
                                 "test_evaluate")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
@@ -33,7 +34,7 @@ DATA = {
 }
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
-    "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive")},
+    "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive", "sync-registry")},
     "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")},
 }
 # Level 2 with deploy_target docker-host: blue/green deploys over SSH.

@@ -96,13 +96,27 @@ def missing_standins(repo_dir: Path | str, workflow: str | None = None) -> list[
     return missing
 
 
-def host_mode_problems(repo_dir: Path | str, workflow: str | None = None) -> list[str]:
+RUNNER_VARIABLE = re.compile(r"\$\{\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\|\|\s*'([^']*)'\s*\}\}")
+
+
+def runner_label(label: str, variables: dict[str, str] | None = None) -> str | None:
+    """The label act will see for a runs-on value: literal, or `${{ vars.NAME || 'default' }}` resolved
+    with this run's variables; None for any other expression (act evaluates it, we cannot)."""
+    if "${{" not in label:
+        return label
+    match = RUNNER_VARIABLE.fullmatch(label.strip())
+    return ((variables or {}).get(match.group(1)) or match.group(2)) if match else None
+
+
+def host_mode_problems(repo_dir: Path | str, workflow: str | None = None,
+                       variables: dict[str, str] | None = None) -> list[str]:
     """What act in host mode would silently get wrong. Needs PyYAML.
 
     * a `with:` key the stand-in (which mirrors the real action's inputs) does not declare:
       act drops it silently, and actionlint cannot look up inputs of a SHA-pinned action;
     * `container:` (act would have the Docker daemon pull an image) and `services:` (never started);
-    * a literal `runs-on` other than the Ubuntu labels: act skips the job without failing.
+    * a `runs-on` other than the Ubuntu labels: act skips the job without failing. A literal label,
+      or `${{ vars.NAME || 'label' }}` resolved with `variables`, is checked.
     """
     import yaml
 
@@ -120,8 +134,10 @@ def host_mode_problems(repo_dir: Path | str, workflow: str | None = None) -> lis
                     problems.append(f"{where}: `{key}:` is not supported by act in host mode")
             labels = job.get("runs-on", "ubuntu-latest")
             for label in [labels] if isinstance(labels, str) else labels if isinstance(labels, list) else []:
-                if "${{" not in str(label) and label not in RUNNER_LABELS and "uses" not in job:
-                    problems.append(f"{where}: runs-on {label!r} would be skipped by act")
+                seen = runner_label(str(label), variables)
+                if seen is not None and seen not in RUNNER_LABELS and "uses" not in job:
+                    shown = repr(label) if seen == label else f"{label!r} (= {seen!r})"
+                    problems.append(f"{where}: runs-on {shown} would be skipped by act")
             for step in job.get("steps") or []:
                 name = step.get("uses", "").rsplit("@", 1)[0]
                 meta = ACTIONS_DIR / name / "action.yml"
@@ -253,7 +269,8 @@ def run_act(
     repo_dir = Path(repo_dir).resolve()
     store = Path(store_dir or DEFAULT_STORE).resolve()
     store.mkdir(parents=True, exist_ok=True)
-    if strict and (problems := missing_standins(repo_dir, workflow) + host_mode_problems(repo_dir, workflow)):
+    if strict and (problems := missing_standins(repo_dir, workflow)
+                   + host_mode_problems(repo_dir, workflow, variables)):
         raise ValueError("workflow cannot run faithfully under act: " + "; ".join(problems))
     run_id = run_id or next_run_id(store)
     run_dir = store / "runs" / str(run_id)

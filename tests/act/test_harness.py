@@ -186,16 +186,20 @@ def test_strict_mode_refuses_what_act_would_get_wrong(tmp_path):
     bad = FAILING.replace("python-version:", "python-versoin:") + "      - uses: actions/github-script@v8\n"
     bad += "  db:\n    runs-on: ubuntu-latest\n    services:\n      pg: {image: postgres}\n    steps: [{run: 'true'}]\n"
     bad += "  mac:\n    runs-on: macos-latest\n    steps: [{run: 'true'}]\n"
+    bad += "  gpu:\n    runs-on: ${{ vars.GPU_RUNNER || 'ubuntu-latest' }}\n    steps: [{run: 'true'}]\n"
     repo = make_repo(tmp_path / "repo", {"x.yml": bad})
     with pytest.raises(ValueError) as err:
-        run_act(repo, "push", events.push(), store_dir=tmp_path / "store")
+        run_act(repo, "push", events.push(), store_dir=tmp_path / "store", variables={"GPU_RUNNER": "gpu-a100"})
     for problem in (
         "x.yml: actions/github-script@v8",
         "job old-python: actions/setup-python has no input 'python-versoin'",
         "job db: `services:` is not supported by act in host mode",
         "job mac: runs-on 'macos-latest' would be skipped by act",
+        "job gpu: runs-on \"${{ vars.GPU_RUNNER || 'ubuntu-latest' }}\" (= 'gpu-a100') would be skipped by act",
     ):
         assert problem in str(err.value)
+    # The variable's default is a label act runs: no problem with that job.
+    assert not [p for p in harness.host_mode_problems(repo, ".github/workflows/x.yml") if "job gpu" in p]
 
 
 # ------------------------------------------------------------------ docker, SBOM, attestation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,10 +55,13 @@ def project(tmp_path, monkeypatch, migrated_store) -> Path:
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, target)
-    # Tests use the embedded MLflow store, never a configured (possibly shared) tracking server.
+    # Tests use the embedded MLflow store, never a configured (possibly shared) tracking server, and
+    # push nothing to a configured DVC remote: the champion's model stays in git.
     settings = yaml.safe_load((dest / "params.yaml").read_text())
     settings["mlflow"]["tracking_uri"] = ""
     (dest / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    config = dest / ".dvc/config"
+    config.write_text(re.sub(r"(?m)^ *remote = .*\n|^\['remote .*\n(?: +.*\n)*", "", config.read_text()))
     git("init", "-q", "-b", "main", cwd=dest)
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A", cwd=dest)
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init", cwd=dest)

@@ -99,6 +99,10 @@ def fetch(record: dict) -> Path:
     """The champion's model file, pulled from the DVC remote when it is stored there; sha256-verified."""
     path = Path(record.get("model_path") or MODEL)
     if record.get("storage") == "dvc" and not path.is_file():
+        from . import remote
+
+        if name := remote.default():
+            remote.authenticate(name)  # a GCS or SSH key from the environment (CI)
         pulled = subprocess.run(["dvc", "pull", f"{path}.dvc"], capture_output=True, text=True, check=False)
         if pulled.returncode != 0:
             raise PipelineError(f"{path}.dvc: `dvc pull` failed: {pulled.stderr.strip()[-500:]}")

@@ -223,6 +223,22 @@ def _smoke(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _sync_registry(args: argparse.Namespace, params: dict) -> int:
+    from . import champion, ci, tracking
+
+    result = tracking.sync_champion(params, champion.read(args.file))
+    ci.add_summary(f"**Registry:** {result['reason']}.")
+    print(("" if result["moved"] else "nothing to do: ") + result["reason"])
+    return 0
+
+
+def _remote(args: argparse.Namespace, params: dict) -> int:
+    from . import remote
+
+    print(remote.transfer(args.action))
+    return 0
+
+
 {%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
 
 
@@ -309,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--wait", type=float, default=60, help="seconds to wait for /health (default: 60)")
     sub.add_argument("--expect-version", type=lambda v: int(v) if v.strip() else None,
                      help="fail unless /health reports this model version (empty: any)")
+    sub = add("sync-registry", _sync_registry,
+              "move the shared registry's @champion alias to the version champion.json names (after a merge)")
+    sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub = add("remote", _remote, "pull or push what the .dvc files in git name (data, the champion's model) with "
+                                 "the DVC remote, if one is configured (CI)")
+    sub.add_argument("action", choices=("pull", "push"))
 {%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
     sub = add("deploy", _deploy, "blue/green deploy of an image to an environment's Docker host over SSH "
                                  "(settings: DEPLOY_* variables, docs/deploy.md)")

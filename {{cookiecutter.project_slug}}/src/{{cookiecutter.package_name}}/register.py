@@ -14,7 +14,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from . import champion, ci
+from . import champion, ci, remote
 from .config import METRICS, MODEL, TEST, TRAIN, VERDICT
 from .errors import CheckFailed, PipelineError
 from .gate import primary_metric, schema_features
@@ -106,14 +106,6 @@ def inputs_sha256(params: dict, data_sha256: str) -> str:
                                  "params": {key: params[key] for key in ("task", "data", "split", "model")}})
 
 
-def _dvc_remote() -> str | None:
-    try:
-        out = subprocess.run(["dvc", "remote", "default"], capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        return None
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
-
-
 def _store(record: dict) -> None:
     """Put the model bytes where champion.json says: committed in git, or pushed to the DVC remote."""
     for stale in (champion.MODEL, champion.DVC_FILE):
@@ -121,6 +113,7 @@ def _store(record: dict) -> None:
     champion.MODEL.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(MODEL, champion.MODEL)
     if record["storage"] == "dvc":
+        remote.authenticate(remote.default())  # a GCS or SSH key from the environment (CI)
         for command in (["dvc", "add", str(champion.MODEL)], ["dvc", "push", str(champion.DVC_FILE)]):
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
@@ -155,7 +148,7 @@ def promote(params: dict, check: bool = False) -> dict:
         "highest_version": champion.next_version(current, registration["version"]),
         "model_sha256": model_sha256,
         "model_path": champion.MODEL.as_posix(),
-        "storage": "dvc" if _dvc_remote() else "git",
+        "storage": "dvc" if remote.default() else "git",
         "run_id": registration["run_id"],
         "registry_version": registration["version"],
         "metrics": registration["metrics"],
