@@ -97,7 +97,7 @@ def test_predictions_equal_the_models(demo, user_params):
     response = client.post("/predict", json={"records": records(rows)})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert same_predictions(body["predictions"], model.predict(rows).tolist(), small_params["task"])
+    assert same_predictions(body["predictions"], model.predict(rows).tolist(), user_params["task"])
     assert body["model_version"] == 3
     if user_params["task"] == "classification":
         assert all(sum(p.values()) == pytest.approx(1) for p in body["probabilities"])
