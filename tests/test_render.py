@@ -15,7 +15,7 @@ from conftest import COMBOS
 
 COMMON = {
     ".cruft.json", ".dockerignore", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".python-version",
-    "Dockerfile", "Makefile", "README.md", "docs/serving.md", "dvc.yaml", "params.yaml", "pyproject.toml",
+    "Dockerfile", "Makefile", "README.md", "docs/serving.md", "dvc.yaml", "params.yaml", "pyproject.toml", "uv.lock",
     "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json", "docs/tracking.md",
     *(f"tracking/{f}" for f in ("compose.yaml", "Dockerfile", "server.sh", "initdb.sql", ".env.example")),
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "checks", "cli", "config", "drift", "errors",
@@ -135,6 +135,11 @@ def test_dvc_remote_and_extras(rendered):
         config = (project / ".dvc/config").read_text()
         remote = answers["dvc_remote"]
         assert (f"url = {remote}" in config) == (remote != "none")
+        # One pyproject.toml (and so one uv.lock) for every answer: the remote's plugin is an extra, and
+        # the setup action's default extras name the one this project's remote needs.
         extras = tomllib.loads((project / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+        assert {name: extras[name] for name in ("s3", "gs", "azure", "ssh")} == {
+            name: [f"dvc-{name}"] for name in ("s3", "gs", "azure", "ssh")}
         scheme = remote.split("://")[0] if "://" in remote else None
-        assert any(dep.startswith(f"dvc-{scheme}") for dep in extras["pipeline"]) == bool(scheme)
+        setup = yaml.safe_load((project / ".github/actions/setup/action.yml").read_text())
+        assert setup["inputs"]["extras"]["default"] == "pipeline,dev" + (f",{scheme}" if scheme else "")

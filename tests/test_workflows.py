@@ -160,7 +160,7 @@ def test_timeouts_and_concurrency(rendered, level, task):
 def test_dependabot_and_codeowners(rendered, level, task):
     answers, project = rendered(level, task)
     updates = yaml.safe_load((project / ".github/dependabot.yml").read_text())["updates"]
-    assert {u["package-ecosystem"] for u in updates} == {"github-actions", "pip", "docker"}
+    assert {u["package-ecosystem"] for u in updates} == {"github-actions", "uv", "docker"}
     assert all(u["cooldown"]["default-days"] >= 3 for u in updates)
     actions = next(u for u in updates if u["package-ecosystem"] == "github-actions")
     assert "/.github/actions/*" in actions["directories"]  # the composite setup action's pins too
@@ -206,22 +206,22 @@ def test_zizmor_auditor_finds_nothing(rendered, level, task):
 
 @pytest.fixture(scope="session")
 def wheelhouse(request, tmp_path_factory) -> Path:
-    """Wheels of the generated project's runtime dependencies at this environment's versions, plus
-    the build backend: the workflows' `pip wheel` runs offline against it (PIP_NO_INDEX)."""
+    """Wheels of the generated project's runtime dependencies at the versions its uv.lock pins, plus the
+    build backend: the workflows' `pip wheel --constraint <uv.lock's pins>` runs offline against it
+    (PIP_NO_INDEX). Built once (from the package index) and kept in pytest's cache, keyed on the lock."""
     if (sys.implementation.name, sys.version_info[:2]) != ("cpython", (3, 11)):
         unavailable("the wheels must match the base image's CPython 3.11")
-    freeze = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
-                            text=True, check=True).stdout
-    pins = "\n".join(sorted(line for line in freeze.splitlines() if "==" in line)) + "\n"
-    pyproject = (TEMPLATE / "{{cookiecutter.project_slug}}" / "pyproject.toml").read_text()
-    key = hashlib.sha256((pins + pyproject).encode()).hexdigest()[:16]
+    generated = TEMPLATE / "{{cookiecutter.project_slug}}"
+    key = hashlib.sha256((generated / "uv.lock").read_bytes() + (generated / "pyproject.toml").read_bytes())
     cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
-    final = (Path(cache.mkdir("act-wheelhouse")) if cache else tmp_path_factory.getbasetemp()) / f"wheels-{key}"
+    final = (Path(cache.mkdir("act-wheelhouse")) if cache else tmp_path_factory.getbasetemp()) / (
+        f"wheels-{key.hexdigest()[:16]}")
     if final.is_dir():
         return final
     work = tmp_path_factory.mktemp("wheelhouse")
-    (work / "constraints.txt").write_text(pins)
     project = render(work / "render", project_name="Wheelhouse Probe", python_version="3.11")
+    subprocess.run([shutil.which("uv") or "uv", "export", "--frozen", "--all-extras", "--no-emit-project",
+                    "--no-hashes", "--quiet", "--output-file", str(work / "constraints.txt")], cwd=project, check=True)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(work / "wheels"),
                     "--constraint", str(work / "constraints.txt"), "setuptools>=69", "wheel",
                     f"{project}[onnx,sklearn]"],  # either runtime export may choose
