@@ -69,7 +69,8 @@ def main(package: str, model_name: str, target: str, repeats: int) -> dict:
     from mlflow.pyfunc import scoring_server
 
     mlflow.set_tracking_uri(f"sqlite:///{os.path.abspath('mlflow.db')}")
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
+    version = json.loads(open("champion.json").read())["registry_version"]  # the registered champion
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
     mlflow_schema = pyfunc.metadata.get_input_schema()
 
     out = {}

@@ -87,6 +87,7 @@ def pipeline(project: Path, clone: Path, suite_args: list[str]) -> dict:
 
 
 def champion(clone: Path, package: str) -> None:
-    """Promote the run's candidate and export it: build/model/ for our server, @champion for MLflow's."""
+    """Promote the run's candidate and export it: build/model/ for our server; MLflow's serves the registered
+    version champion.json names."""
     run([sys.executable, "-m", package, "promote"], clone)
     run([sys.executable, "-m", package, "export"], clone)

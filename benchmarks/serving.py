@@ -1,7 +1,8 @@
 """Serve the exported champion two ways and load both from 127.0.0.1.
 
 - ours: the image's own command, `uvicorn --factory <pkg>.serve:from_env --workers N` on build/model.
-- MLflow: `mlflow models serve -m models:/<name>@champion --env-manager local -w N` on the same registry.
+- MLflow: `mlflow models serve -m models:/<name>/<version> --env-manager local -w N` on the same registry,
+  the registered version `champion.json` names.
 
 Each server runs alone while it is measured (2 cores: two loaded servers would measure each other).
 """
@@ -71,7 +72,10 @@ def commands(project: Path, package: str, model_name: str, port: int, workers: i
     ours = ([sys.executable, "-m", "uvicorn", "--factory", f"{package}.serve:from_env", "--host", loadgen.HOST,
              "--port", str(port), "--workers", str(workers), "--no-access-log"],
             _env(MODEL_DIR=str(project / "build/model"), PYTHONPATH=str(project / "src")))
-    mlflow = ([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{model_name}@champion",
+    # The registered version champion.json names (git holds the champion; the registry's alias is a
+    # shared server's, moved after a merge by sync-registry).
+    version = json.loads((project / "champion.json").read_text())["registry_version"]
+    mlflow = ([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{model_name}/{version}",
                "--env-manager", "local", "-h", loadgen.HOST, "-p", str(port), "-w", str(workers)],
               _env(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}"))
     return {"ours": ours, "mlflow": mlflow}

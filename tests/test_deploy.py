@@ -67,7 +67,7 @@ X, y = frame.drop(columns=[target]), frame[target]
 model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
 metadata = {{"model_name": params["mlflow"]["model_name"], "version": 1, "run_id": "deploy-test",
              "metrics": {{}}, "git_commit": None, "task": params["task"], "target": target}}
-export.write("build/model", model, metadata, export.input_schema(params, list(X.columns)))
+export.write("build/model", model, metadata, export.input_schema(params, list(X.columns)), X)
 """
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -76,6 +77,12 @@ def add_string_column(project: Project) -> None:
         frame.insert(0, "clinic", clinic)
         frame.to_csv(csv, index=False)
     sh(sys.executable, "-m", project.package, "infer-schema", cwd=project.path, env={"PYTHONPATH": "src"})
+    # A category the training data lacks is a finding, not a refusal, unless schema.yaml declares the list:
+    # declared, the API refuses others (the "unknown category" case below).
+    schema = project.path / "schema.yaml"
+    text = schema.read_text()
+    entry = re.search(r"^  clinic: \{(.*)\}", text, re.M)
+    schema.write_text(text.replace(entry.group(0), "  clinic: {" + entry.group(1) + ", isin: [east, north, south]}"))
 
 
 def prepare(out: Path, answers: dict, categorical: bool) -> Project:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -70,6 +72,14 @@ def project(tmp_path, monkeypatch, migrated_store) -> Path:
     return dest
 
 
+def store(project: Path):
+    """An MLflow client of this project's embedded store: never the store an earlier test left configured."""
+    import mlflow
+
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 @pytest.fixture
 def params(project):
     from {{ cookiecutter.package_name }}.config import load_params
@@ -78,8 +88,24 @@ def params(project):
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "{{ cookiecutter.package_name }}", *args], cwd=cwd,
-                          capture_output=True, text=True)
+    """`python -m {{ cookiecutter.package_name }} ARGS` as a user runs it (exit code, stdout, stderr), but in this
+    process: a new one would import pandas, scikit-learn, MLflow or Evidently again, seconds per call.
+    `dvc repro` in test_e2e.py runs the real processes."""
+    from {{ cookiecutter.package_name }}.cli import main
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess([sys.executable, "-m", "{{ cookiecutter.package_name }}", *args], code,
+                                       out.getvalue(), err.getvalue())
 
 
 def user_frame(task: str, rows: int = 240, seed: int = 0) -> pd.DataFrame:

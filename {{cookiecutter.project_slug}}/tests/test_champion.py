@@ -15,7 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import git, run_cli
+from conftest import git, run_cli, store
 
 from {{ cookiecutter.package_name }} import (
     champion,
@@ -151,7 +151,7 @@ def test_add_current_appends_new_labelled_rows_once(params, project):
 
 def test_register_logs_what_a_reviewer_looks_for(params, project, tmp_path):
     registration = registered(params)
-    client = mlflow.MlflowClient()
+    client = store(project)
     run = client.get_run(registration["run_id"])
     for key in ("task", "model.family", "model.seed", "split.test_size", "split.seed", "data.target",
                 "data.sha256", "data.train_rows"):

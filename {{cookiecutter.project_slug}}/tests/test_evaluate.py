@@ -63,22 +63,27 @@ def test_evaluate_writes_metrics_and_every_plot_without_mlflow(params, project):
         assert (confusion["actual"].to_numpy() == y.to_numpy()).all()
         assert (confusion["actual"] == confusion["predicted"]).mean() == pytest.approx(result["accuracy"], abs=1e-6)
         labels = sorted(set(y))
-        positive = labels[1]  # two classes: the curves are the positive class's
+        binary = len(labels) == 2  # two classes: the curves are the positive class's; more: one per class
         roc = pd.read_csv(project / "plots/roc.csv", dtype={"class": str})
-        assert list(roc.columns) == ["class", "fpr", "tpr"] and set(roc["class"]) == {positive}
-        assert roc["fpr"].iloc[0] == 0 and roc["fpr"].iloc[-1] == 1 and roc["tpr"].iloc[-1] == 1
-        assert roc["fpr"].is_monotonic_increasing and roc["tpr"].is_monotonic_increasing
-        assert skm.auc(roc["fpr"], roc["tpr"]) == pytest.approx(result["roc_auc"], abs=1e-6)
+        assert list(roc.columns) == ["class", "fpr", "tpr"]
+        assert set(roc["class"]) == ({labels[1]} if binary else set(labels))
+        for _, curve in roc.groupby("class"):
+            assert curve["fpr"].iloc[0] == 0 and curve["fpr"].iloc[-1] == 1 and curve["tpr"].iloc[-1] == 1
+            assert curve["fpr"].is_monotonic_increasing and curve["tpr"].is_monotonic_increasing
         pr = pd.read_csv(project / "plots/precision_recall.csv", dtype={"class": str})
-        assert list(pr.columns) == ["class", "recall", "precision"] and pr["recall"].iloc[0] == 1
+        assert list(pr.columns) == ["class", "recall", "precision"]
+        assert (pr.groupby("class")["recall"].first() == 1).all()
         calibration = pd.read_csv(project / "plots/calibration.csv", dtype={"class": str})
         assert list(calibration.columns) == ["class", "predicted", "observed"]
-        assert 2 <= len(calibration) <= plots.CALIBRATION_BINS
+        assert calibration.groupby("class").size().between(2, plots.CALIBRATION_BINS).all()
         assert calibration[["predicted", "observed"]].stack().between(0, 1).all()
         per_class = json.loads((project / "plots/per_class.json").read_text())
         assert list(per_class) == labels and sum(c["support"] for c in per_class.values()) == len(y)
         assert np.mean([c["f1"] for c in per_class.values()]) == pytest.approx(result["f1_macro"], abs=1e-5)
-        assert per_class[positive]["roc_auc"] == result["roc_auc"] and 0 <= per_class[positive]["brier"] < 0.25
+        if binary:
+            positive = labels[1]
+            assert skm.auc(roc["fpr"], roc["tpr"]) == pytest.approx(result["roc_auc"], abs=1e-6)
+            assert per_class[positive]["roc_auc"] == result["roc_auc"] and 0 <= per_class[positive]["brier"] < 0.25
     else:
         predictions = pd.read_csv(project / "plots/predictions.csv")
         assert list(predictions.columns) == ["actual", "predicted", "residual"] and len(predictions) == len(y)

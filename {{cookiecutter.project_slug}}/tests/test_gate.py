@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import mlflow
 import pytest
-from conftest import git, run_cli
+from conftest import git, run_cli, store
 
 from {{ cookiecutter.package_name }} import evaluate, gate, prepare, register, train
 from {{ cookiecutter.package_name }}.errors import CheckFailed
@@ -62,7 +61,7 @@ def test_worse_than_champion_fails_and_registers_nothing(params, project):
 
     with pytest.raises(CheckFailed, match="not registering: the gate failed"):
         register.register(params)
-    assert mlflow.MlflowClient().search_registered_models() == []
+    assert store(project).search_registered_models() == []
 
 
 def test_impossible_threshold_fails(params, project):

@@ -17,8 +17,8 @@ from {{ cookiecutter.package_name }}.errors import PipelineError
 def test_sync_registry_does_nothing_with_the_embedded_store(project, params):
     result = tracking.sync_champion(params, {"model_name": "demo", "version": 1, "registry_version": 1})
     assert not result["moved"] and "the embedded one (mlflow.db)" in result["reason"]
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    assert mlflow.MlflowClient().search_registered_models() == []
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    assert mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).search_registered_models() == []
 
 
 def test_sync_registry_moves_champion_to_the_version_git_names(project, params, tmp_path, monkeypatch):
