@@ -83,6 +83,7 @@ def pipeline(project: Path, clone: Path, suite_args: list[str]) -> dict:
     counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|errors?|skipped)", summary)}
     results["suite"] = {"seconds": time.perf_counter() - started, "returncode": result.returncode,
                         "summary": summary, **counts}
+    results["suite_args"] = suite_args
     return results
 
 

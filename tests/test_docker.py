@@ -1,15 +1,16 @@
 """The serving image of generated projects, built and run for real.
 
-Two projects are rendered (classification with an added string column that has gaps, and the plain
-regression demo); each runs its pipeline, `promote` and `export` (which converts the champion to ONNX
-and verifies it), gets a wheelhouse built on the host, and an image built offline from the
-debootstrapped base (tests/docker/README.md). Both images serve model.onnx with ONNX Runtime and hold
-no scikit-learn, SciPy or pandas; the joblib fallback is tested in process by the generated suite
-(tests/test_serve.py). The container runs on a free 127.0.0.1 port and every check talks to it over
-loopback only.
+One project is rendered (classification, with an added string column that has gaps and a declared
+list of categories); it runs its pipeline, `promote` and `export` (which converts the champion to
+ONNX and verifies it), gets a wheelhouse built on the host, and an image built offline from the
+debootstrapped base (tests/docker/README.md). The image serves model.onnx with ONNX Runtime and holds
+no scikit-learn, SciPy or pandas. Once is enough for the image: a regression champion goes through
+the same export and the same Dockerfile, and its ONNX agreement is the generated suite's (every model
+family, both runtimes, in tests/test_serve.py) and the benchmarks' (S14); the joblib fallback is tested
+in process by the generated suite. The
+container runs on a free 127.0.0.1 port and every check talks to it over loopback only.
 
-One test per project, each check a subtest: under `pytest -n 2` (any --dist mode) each image is
-built once, by one worker. Without a Docker engine the tests skip and say why; MLOPS_REQUIRE_DOCKER=1
+One test, each check a subtest, so the image is built once by one worker under `pytest -n 2`. Without a Docker engine the tests skip and say why; MLOPS_REQUIRE_DOCKER=1
 (set by .ci/run) turns the skip into a failure.
 """
 
@@ -45,7 +46,6 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
 # name -> (cookiecutter answers, add a string column with gaps?)
 VARIANTS = {
     "classification": ({"project_name": "Serve Cls", "task": "classification"}, True),
-    "regression": ({"project_name": "Serve Reg", "task": "regression", "mlops_level": "0"}, False),
 }
 
 
