@@ -19,6 +19,7 @@ the CLI and under act.
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import getpass
 import http.client
@@ -354,8 +355,13 @@ def environment(tmp_path, images, ssh_host, docker_config, proxy_image):
 
 
 def one_record(images: Images) -> dict:
+    """The first row of the project's data, as the served model's input (its columns, in its order)."""
     schema = json.loads((images.project / "build/model/input_schema.json").read_text())["columns"]
-    return {column["name"]: (column["minimum"] + column["maximum"]) / 2 for column in schema}
+    params = yaml.safe_load((images.project / "params.yaml").read_text())
+    with open(images.project / params["data"]["path"], newline="") as handle:
+        row = next(csv.DictReader(handle))
+    return {column["name"]: float(row[column["name"]]) if column["dtype"] == "float64" else row[column["name"]]
+            for column in schema}
 
 
 def step(subtests, name: str):

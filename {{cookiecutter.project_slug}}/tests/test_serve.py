@@ -173,6 +173,21 @@ def test_string_categories_and_missing_values(small_params, tmp_path, task, runt
     assert "'blue'" in unknown.json()["detail"]  # the message lists the allowed values
 
 
+def test_onnx_serves_columns_whose_names_are_not_identifiers(small_params, tmp_path):
+    """skl2onnx renames such inputs ("size (cm)" -> "size__cm_"); the API keeps the CSV's names."""
+    task = small_params["task"]
+    frame = user_frame(task).rename(columns={"size": "size (cm)", "colour": "colour name"})
+    write_schema(frame, tmp_path / "schema.yaml", task=task)
+    params = {**small_params, "data": {**small_params["data"], "target": "label", "schema": str(tmp_path / "schema.yaml")}}
+    out, X = model_dir(params, frame, tmp_path / "model")
+    metadata = json.loads((out / serve.METADATA_FILE).read_text())
+    assert metadata["runtime"] == "onnx", metadata["conversion"]
+    response = TestClient(serve.create_app(out)).post("/predict", json={"records": records(X.head(5))})
+    assert response.status_code == 200, response.text
+    expected = joblib.load(out / serve.MODEL_FILE).predict(X.head(5)).tolist()
+    assert same_predictions(response.json()["predictions"], expected, task)
+
+
 def test_one_json_log_line_per_request(demo, capsys):
     client, X, _ = demo
     capsys.readouterr()

@@ -114,7 +114,8 @@ def convert(model: Any, columns: list[dict], classes: list[str]) -> bytes:
     options = {id(estimator): {"zipmap": False}} if classes else None
     graph = convert_sklearn(model, initial_types=inputs, target_opset=OPSETS, options=options,
                             custom_conversion_functions=CONVERTERS)
-    onnx.helper.set_model_props(graph, {"classes": json.dumps(classes)})
+    onnx.helper.set_model_props(graph, {"classes": json.dumps(classes),
+                                        "columns": json.dumps([c["name"] for c in columns])})
     return graph.SerializeToString()
 
 

@@ -37,19 +37,23 @@ class OnnxModel:
         self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
                                             providers=["CPUExecutionProvider"])
         self.classes = json.loads(self.session.get_modelmeta().custom_metadata_map.get("classes", "[]"))
-        self.features = [i.name for i in self.session.get_inputs()]
-        self._strings = {i.name for i in self.session.get_inputs() if i.type == "tensor(string)"}
+        inputs = self.session.get_inputs()
+        # skl2onnx renames inputs it cannot use as names ("monthly spend" -> "monthly_spend"); the
+        # columns' own names travel in the graph's metadata, in the inputs' order.
+        names = json.loads(self.session.get_modelmeta().custom_metadata_map.get("columns", "null"))
+        self.features = names or [i.name for i in inputs]
+        self._inputs = [(name, i.name, i.type == "tensor(string)") for name, i in zip(self.features, inputs)]
         self._output = "probabilities" if self.classes else self.session.get_outputs()[0].name
 
     def _feed(self, records: list[dict]) -> dict[str, np.ndarray]:
         feed = {}
-        for name in self.features:
+        for name, graph_name, string in self._inputs:
             values = [record[name] for record in records]
-            if name in self._strings:
+            if string:
                 values = [MISSING if v is None else UNKNOWN if v == MISSING else v for v in values]
-                feed[name] = np.array(values, dtype=object).reshape(-1, 1)
+                feed[graph_name] = np.array(values, dtype=object).reshape(-1, 1)
             else:
-                feed[name] = np.array(values, dtype=np.float64).reshape(-1, 1)  # None -> NaN
+                feed[graph_name] = np.array(values, dtype=np.float64).reshape(-1, 1)  # None -> NaN
         return feed
 
     def score(self, records: list[dict]) -> tuple[list, np.ndarray | None]:
