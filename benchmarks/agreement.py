@@ -20,8 +20,8 @@ from pathlib import Path
 
 
 def main(package: str, mode: str) -> dict:
-    config, export, prepare, serve, train = (importlib.import_module(f"{package}.{name}")
-                                             for name in ("config", "export", "prepare", "serve", "train"))
+    config, export, prepare, serve, train = (importlib.import_module(f"{package}.{name}") for name in (
+        "config", "serving.export", "stages.prepare", "serving.serve", "stages.train"))
     params = config.load_params("params.yaml")
     out = Path("build/model")
     if mode == "train":

@@ -63,7 +63,7 @@ def worker(package: str, rows: int, method: str) -> dict:
     """In the project root with src/ importable: time one method; peak memory of this whole process."""
     import yaml
 
-    drift = importlib.import_module(f"{package}.drift")
+    drift = importlib.import_module(f"{package}.stages.drift")
     params = yaml.safe_load(Path("params.yaml").read_text())
     cap, seed = int(params["drift"]["sample_cap"] or 0), int(params["split"]["seed"])
     share = float(params["drift"]["share_threshold"])

@@ -56,7 +56,7 @@ def asgi_post(app, path: str, body: bytes) -> int:
 
 
 def main(package: str, model_name: str, target: str, repeats: int) -> dict:
-    serve = importlib.import_module(f"{package}.serve")
+    serve = importlib.import_module(f"{package}.serving.serve")
     with contextlib.redirect_stdout(io.StringIO()):  # the app logs a JSON line per request
         app = serve.create_app("build/model")  # the runtime export chose: ONNX
         app_sklearn = serve.create_app("build/model", runtime="sklearn")

@@ -69,7 +69,7 @@ def _env(**extra: str) -> dict:
 
 def commands(project: Path, package: str, model_name: str, port: int, workers: int) -> dict[str, tuple[list, dict]]:
     """name -> (argv, environment) for the two servers."""
-    ours = ([sys.executable, "-m", "uvicorn", "--factory", f"{package}.serve:from_env", "--host", loadgen.HOST,
+    ours = ([sys.executable, "-m", "uvicorn", "--factory", f"{package}.serving.serve:from_env", "--host", loadgen.HOST,
              "--port", str(port), "--workers", str(workers), "--no-access-log"],
             _env(MODEL_DIR=str(project / "build/model"), PYTHONPATH=str(project / "src")))
     # The registered version champion.json names (git holds the champion; the registry's alias is a

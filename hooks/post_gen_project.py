@@ -39,7 +39,7 @@ KEEP = {
     ".github/workflows/deploy-env.yml": DOCKER_HOST,
     "deploy": DOCKER_HOST,
     "docs/deploy.md": DOCKER_HOST,
-    "src/{{ cookiecutter.package_name }}/deploy.py": DOCKER_HOST,
+    "src/{{ cookiecutter.package_name }}/ci/deploy.py": DOCKER_HOST,
     "tests/test_deploy.py": DOCKER_HOST,
 }
 # What cookiecutter adds to the answers for this run only; cruft records `_template` and `_commit` instead.

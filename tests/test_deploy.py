@@ -58,7 +58,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from {package} import export
+from {package}.serving import export
 from {package}.config import load_params
 
 params = load_params()

@@ -18,10 +18,13 @@ COMMON = {
     "Dockerfile", "Makefile", "README.md", "docs/serving.md", "dvc.yaml", "params.yaml", "pyproject.toml", "uv.lock",
     "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json", "docs/tracking.md",
     *(f"tracking/{f}" for f in ("compose.yaml", "Dockerfile", "server.sh", "initdb.sql", ".env.example")),
-    *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "checks", "cli", "config", "drift", "errors",
-                                   "evaluate", "export", "gate", "prepare", "register", "serve", "tracking",
-                                   "train", "report", "comment", "ci", "alerts", "smoke", "champion", "ingest",
-                                   "plots", "onnx_export", "runtimes", "contract", "check_report", "remote")),
+    # The package, grouped by concern: the pipeline's stages, serving, and what the workflows call.
+    *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "cli", "config", "errors", "champion", "contract",
+                                   "tracking", "remote")),
+    *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
+                                          "plots", "gate", "drift", "register", "ingest")),
+    *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke")),
+    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_comment", "test_ci", "test_champion", "test_remote",
                                 "test_evaluate")),
@@ -38,7 +41,7 @@ BY_LEVEL: dict[str, set[str]] = {
     "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")},
 }
 # Level 2 with deploy_target docker-host: blue/green deploys over SSH.
-DOCKER_HOST = {".github/workflows/deploy-env.yml", "deploy/compose.yml", "docs/deploy.md", "src/PKG/deploy.py",
+DOCKER_HOST = {".github/workflows/deploy-env.yml", "deploy/compose.yml", "docs/deploy.md", "src/PKG/ci/deploy.py",
                "tests/test_deploy.py"}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter")  # `${{ }}` is GitHub Actions' own syntax
 

@@ -84,7 +84,7 @@ def user_edits(package: str) -> Edits:
     """What a user changes after generating: a parameter, a source file, a README paragraph."""
     return {
         "params.yaml": lambda t: replace_once(r"^(\s*test_size:) [0-9.]+", r"\1 0.3", t),
-        f"src/{package}/train.py": lambda t: t + "\n# Team note: tuned on our data.\n",
+        f"src/{package}/stages/train.py": lambda t: t + "\n# Team note: tuned on our data.\n",
         "README.md": lambda t: replace_once(r"^## Your own data$", "Team notes: we retrain weekly.\n\n\\g<0>", t),
     }
 

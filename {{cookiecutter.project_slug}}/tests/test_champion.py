@@ -17,17 +17,9 @@ import pandas as pd
 import pytest
 from conftest import git, run_cli, store
 
-from {{ cookiecutter.package_name }} import (
-    champion,
-    checks,
-    evaluate,
-    export,
-    gate,
-    ingest,
-    prepare,
-    register,
-    train,
-)
+from {{ cookiecutter.package_name }} import champion
+from {{ cookiecutter.package_name }}.serving import export
+from {{ cookiecutter.package_name }}.stages import checks, evaluate, gate, ingest, prepare, register, train
 
 COMMIT = ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm")
 

@@ -10,8 +10,9 @@ import pytest
 import yaml
 from conftest import declare, run_cli, user_frame, write_schema
 
-from {{ cookiecutter.package_name }} import checks, contract
+from {{ cookiecutter.package_name }} import contract
 from {{ cookiecutter.package_name }}.errors import CheckFailed, PipelineError
+from {{ cookiecutter.package_name }}.stages import checks
 
 SOURCE = "data/raw/user.csv"
 

@@ -11,9 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from {{ cookiecutter.package_name }} import alerts, champion, ci, smoke
+from {{ cookiecutter.package_name }} import champion
+from {{ cookiecutter.package_name }}.ci import actions, alerts
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.errors import CheckFailed, PipelineError
+from {{ cookiecutter.package_name }}.serving import smoke
 
 PARAMS = str(Path(__file__).resolve().parents[1] / "params.yaml")
 REPO, TOKEN = "acme/demo", "test-token"
@@ -94,12 +96,12 @@ def write(path: Path, data: dict) -> Path:
 
 def test_step_outputs_and_summary(tmp_path):
     env = {"GITHUB_OUTPUT": str(tmp_path / "out"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
-    assert ci.set_outputs({"version": 3, "notes": "two\nlines"}, env)
-    assert ci.add_summary("### Title", env)
+    assert actions.set_outputs({"version": 3, "notes": "two\nlines"}, env)
+    assert actions.add_summary("### Title", env)
     text = (tmp_path / "out").read_text()
     assert text.startswith("version=3\nnotes<<ghadelimiter_") and "\ntwo\nlines\nghadelimiter_" in text
     assert (tmp_path / "summary").read_text() == "### Title\n\n"
-    assert not ci.set_outputs({"a": 1}, {}) and not ci.add_summary("x", {})  # outside Actions: nothing
+    assert not actions.set_outputs({"a": 1}, {}) and not actions.add_summary("x", {})  # outside Actions: nothing
 
 
 def test_champion_command(tmp_path, monkeypatch, capsys):

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from conftest import run_cli
 
-from {{ cookiecutter.package_name }} import comment, report
+from {{ cookiecutter.package_name }}.ci import comment, report
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 REPO, TOKEN = "acme/demo", "test-token"

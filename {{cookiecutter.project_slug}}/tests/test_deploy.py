@@ -17,7 +17,7 @@ import pytest
 import yaml
 from test_ci import PARAMS, REPO, TOKEN, serve
 
-from {{ cookiecutter.package_name }} import deploy
+from {{ cookiecutter.package_name }}.ci import deploy
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import numeric_features, run_cli
 
-from {{ cookiecutter.package_name }} import drift, prepare
+from {{ cookiecutter.package_name }}.stages import drift, prepare
 
 
 def frames(rows=600, shift=("a", "b"), seed=0, same_rows=True):

@@ -7,8 +7,8 @@ import json
 import pytest
 from conftest import git, run_cli, store
 
-from {{ cookiecutter.package_name }} import evaluate, gate, prepare, register, train
 from {{ cookiecutter.package_name }}.errors import CheckFailed
+from {{ cookiecutter.package_name }}.stages import evaluate, gate, prepare, register, train
 
 GATE = {"thresholds": {"f1_macro": {"min": 0.8}, "rmse": {"max": 10}}, "max_drop": 0.02}
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import git, run_cli
 
-from {{ cookiecutter.package_name }} import checks, evaluate, gate, prepare, report, train
+from {{ cookiecutter.package_name }}.ci import report
+from {{ cookiecutter.package_name }}.stages import checks, evaluate, gate, prepare, train
 
 RUN_ENV = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/demo", "GITHUB_RUN_ID": "4242"}
 RUN_URL = "https://github.com/acme/demo/actions/runs/4242"

@@ -15,8 +15,9 @@ import pytest
 from conftest import declare, git, run_cli, user_frame, write_schema
 from fastapi.testclient import TestClient
 
-from {{ cookiecutter.package_name }} import evaluate, export, gate, onnx_export, prepare, register, serve, train
 from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.serving import export, onnx_export, serve
+from {{ cookiecutter.package_name }}.stages import evaluate, gate, prepare, register, train
 
 MAX_ROWS = 20
 MAX_BYTES = 64_000
@@ -178,7 +179,8 @@ def test_onnx_serves_columns_whose_names_are_not_identifiers(small_params, tmp_p
     task = small_params["task"]
     frame = user_frame(task).rename(columns={"size": "size (cm)", "colour": "colour name"})
     write_schema(frame, tmp_path / "schema.yaml", task=task)
-    params = {**small_params, "data": {**small_params["data"], "target": "label", "schema": str(tmp_path / "schema.yaml")}}
+    schema = str(tmp_path / "schema.yaml")
+    params = {**small_params, "data": {**small_params["data"], "target": "label", "schema": schema}}
     out, X = model_dir(params, frame, tmp_path / "model")
     metadata = json.loads((out / serve.METADATA_FILE).read_text())
     assert metadata["runtime"] == "onnx", metadata["conversion"]
@@ -284,7 +286,7 @@ def test_onnx_app_imports_no_scikit_learn_scipy_or_pandas(small_params, tmp_path
     script = """
 import json, sys
 from fastapi.testclient import TestClient
-from {{ cookiecutter.package_name }} import serve
+from {{ cookiecutter.package_name }}.serving import serve
 client = TestClient(serve.create_app(sys.argv[1]))
 response = client.post("/predict", json={"records": json.loads(sys.argv[2])})
 assert response.status_code == 200, response.text

@@ -18,7 +18,8 @@ DRIFT_EXIT = 3
 
 
 def _infer_schema(args: argparse.Namespace, params: dict) -> int:
-    from . import checks, contract
+    from . import contract
+    from .stages import checks
 
     source = args.csv or params["data"]["path"]
     frame = checks.read_csv(source)
@@ -38,7 +39,7 @@ def _infer_schema(args: argparse.Namespace, params: dict) -> int:
 
 
 def _check(args: argparse.Namespace, params: dict) -> int:
-    from . import checks
+    from .stages import checks
 
     summary = checks.run_checks(params, "reports/data_check.json", "reports/data_check.html")
     print(f"data checks passed for {', '.join(summary['files'])}")
@@ -46,7 +47,7 @@ def _check(args: argparse.Namespace, params: dict) -> int:
 
 
 def _prepare(args: argparse.Namespace, params: dict) -> int:
-    from . import prepare
+    from .stages import prepare
 
     train_rows, test_rows = prepare.run(params)
     print(f"split: {train_rows} train rows, {test_rows} test rows")
@@ -54,7 +55,7 @@ def _prepare(args: argparse.Namespace, params: dict) -> int:
 
 
 def _train(args: argparse.Namespace, params: dict) -> int:
-    from . import train
+    from .stages import train
 
     path = train.run(params)
     print(f"trained {params['model']['family']}: {path}")
@@ -62,14 +63,14 @@ def _train(args: argparse.Namespace, params: dict) -> int:
 
 
 def _evaluate(args: argparse.Namespace, params: dict) -> int:
-    from . import evaluate
+    from .stages import evaluate
 
     print(json.dumps(evaluate.run(params), sort_keys=True))
     return 0
 
 
 def _gate(args: argparse.Namespace, params: dict) -> int:
-    from . import gate
+    from .stages import gate
 
     verdict = gate.run(params, args.base_ref)
     print("gate passed: " + "; ".join(verdict["reasons"]))
@@ -77,7 +78,7 @@ def _gate(args: argparse.Namespace, params: dict) -> int:
 
 
 def _register(args: argparse.Namespace, params: dict) -> int:
-    from . import register
+    from .stages import register
 
     record = register.register(params)
     print(f"registered {record['model_name']} version {record['version']} as @challenger")
@@ -85,7 +86,7 @@ def _register(args: argparse.Namespace, params: dict) -> int:
 
 
 def _promote(args: argparse.Namespace, params: dict) -> int:
-    from . import register
+    from .stages import register
 
     result = register.promote(params, check=args.check)
     if not result["promoted"]:
@@ -99,20 +100,22 @@ def _promote(args: argparse.Namespace, params: dict) -> int:
 
 
 def _rollback(args: argparse.Namespace, params: dict) -> int:
-    from . import champion, ci
+    from . import champion
+    from .ci import actions
 
     record = champion.rollback(args.version)
-    ci.set_outputs({"version": record["version"], "rolled-back-from": record["rolled_back_from"]})
+    actions.set_outputs({"version": record["version"], "rolled-back-from": record["rolled_back_from"]})
     print(f"champion.json: v{record['version']} is the champion again (was v{record['rolled_back_from']}); "
           "commit it so every later deploy serves it")
     return 0
 
 
 def _add_current(args: argparse.Namespace, params: dict) -> int:
-    from . import ci, ingest
+    from .ci import actions
+    from .stages import ingest
 
     added, source = ingest.add_current(params)
-    ci.set_outputs({"added": added})
+    actions.set_outputs({"added": added})
     if source is None:
         print("no current batch configured (drift.current): nothing to add")
     elif added:
@@ -123,7 +126,7 @@ def _add_current(args: argparse.Namespace, params: dict) -> int:
 
 
 def _drift(args: argparse.Namespace, params: dict) -> int:
-    from . import drift
+    from .stages import drift
 
     summary = drift.run(params, args.current)
     print(summary["note"])
@@ -136,7 +139,7 @@ def _drift(args: argparse.Namespace, params: dict) -> int:
 
 
 def _export(args: argparse.Namespace, params: dict) -> int:
-    from . import export
+    from .serving import export
 
     record = export.run(params, args.source, args.out)
     print(f"exported the {args.source} {record['model_name']} version {record['version']} to {args.out}, "
@@ -147,7 +150,7 @@ def _export(args: argparse.Namespace, params: dict) -> int:
 def _serve(args: argparse.Namespace, params: dict) -> int:
     import uvicorn
 
-    from . import serve
+    from .serving import serve
 
     app = serve.create_app(args.model_dir)  # fails here, before binding, if the model is missing
     # No access log: the app writes one JSON line per request itself.
@@ -156,7 +159,7 @@ def _serve(args: argparse.Namespace, params: dict) -> int:
 
 
 def _report(args: argparse.Namespace, params: dict) -> int:
-    from . import report
+    from .ci import report
 
     summary = args.summary if args.summary is not None else os.environ.get("GITHUB_STEP_SUMMARY")
     result = report.write(params, args.out, pr_number=args.pr_number, base_ref=args.base_ref, summary_path=summary)
@@ -167,7 +170,7 @@ def _report(args: argparse.Namespace, params: dict) -> int:
 
 
 def _post_comment(args: argparse.Namespace, params: dict) -> int:
-    from . import comment
+    from .ci import comment
 
     result = comment.post(args.source, repo=args.repo, head_sha=args.head_sha, expect_pr=args.expect_pr)
     if result["action"] == "skipped":
@@ -181,9 +184,9 @@ def _post_comment(args: argparse.Namespace, params: dict) -> int:
 
 
 def _champion(args: argparse.Namespace, params: dict) -> int:
-    from . import ci
+    from .ci import actions
 
-    record = ci.champion(args.file)
+    record = actions.champion(args.file)
     print(f"champion: {record['model_name']} version {record['version']} (model sha256 "
           f"{str(record.get('model_sha256'))[:12]}, run {record.get('run_id')}, "
           f"trained from {record.get('trained_from')})")
@@ -191,18 +194,19 @@ def _champion(args: argparse.Namespace, params: dict) -> int:
 
 
 def _drift_summary(args: argparse.Namespace, params: dict) -> int:
-    from . import alerts, ci, ingest
+    from .ci import actions, alerts
+    from .stages import ingest
 
     print(alerts.verdict(alerts.summarize(args.summary)))
     rows, source = ingest.new_labelled_rows(params)
-    ci.set_outputs({"labelled-rows": len(rows)})
+    actions.set_outputs({"labelled-rows": len(rows)})
     if source:
         print(f"{len(rows)} labelled row(s) of {source} are not in the training data yet")
     return 0
 
 
 def _drift_alert(args: argparse.Namespace, params: dict) -> int:
-    from . import alerts
+    from .ci import alerts
 
     result = alerts.alert(args.summary, workflow=args.workflow, ref=args.ref, label=args.label,
                           labelled_rows=args.labelled_rows)
@@ -215,7 +219,7 @@ def _drift_alert(args: argparse.Namespace, params: dict) -> int:
 
 
 def _smoke(args: argparse.Namespace, params: dict) -> int:
-    from . import smoke
+    from .serving import smoke
 
     result = smoke.run(args.url, args.wait, args.expect_version)
     print(f"smoke test passed: {result['url']} serves model version {result['model_version']}; "
@@ -224,10 +228,11 @@ def _smoke(args: argparse.Namespace, params: dict) -> int:
 
 
 def _sync_registry(args: argparse.Namespace, params: dict) -> int:
-    from . import champion, ci, tracking
+    from . import champion, tracking
+    from .ci import actions
 
     result = tracking.sync_champion(params, champion.read(args.file))
-    ci.add_summary(f"**Registry:** {result['reason']}.")
+    actions.add_summary(f"**Registry:** {result['reason']}.")
     print(("" if result["moved"] else "nothing to do: ") + result["reason"])
     return 0
 
@@ -243,7 +248,7 @@ def _remote(args: argparse.Namespace, params: dict) -> int:
 
 
 def _deploy(args: argparse.Namespace, params: dict) -> int:
-    from . import deploy
+    from .ci import deploy
 
     result = deploy.run(args.environment, args.image, args.version, args.compose)
     if result["action"] == "skipped":

@@ -19,10 +19,12 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from . import champion, checks, onnx_export, prepare
-from .config import METRICS, MODEL, PIP_PACKAGES
-from .contract import NUMERIC
-from .errors import PipelineError
+from .. import champion
+from ..config import METRICS, MODEL, PIP_PACKAGES
+from ..contract import NUMERIC
+from ..errors import PipelineError
+from ..stages import checks, prepare
+from . import onnx_export
 from .serve import METADATA_FILE, MODEL_FILE, ONNX_FILE, REQUIREMENTS_FILE, SCHEMA_FILE
 
 # What the image installs besides the project's own (serving core) dependencies, per runtime.

@@ -23,8 +23,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from . import contract
-from .errors import CheckFailed, PipelineError
+from .. import contract
+from ..errors import CheckFailed, PipelineError
 
 EXAMPLES = 5  # distinct bad values quoted per failure
 LINES_SHOWN = 10  # line numbers in a message; the JSON report keeps up to LINES_KEPT

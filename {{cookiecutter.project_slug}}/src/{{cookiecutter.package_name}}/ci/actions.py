@@ -43,7 +43,7 @@ def add_summary(markdown: str, env: dict | None = None) -> bool:
 
 def champion(path: Path | str = CHAMPION, env: dict | None = None) -> dict:
     """The `champion` command: show the recorded champion; in Actions, also as step outputs."""
-    from .champion import read
+    from ..champion import read
 
     record = read(path)
     set_outputs({"model-name": record["model_name"], "version": record["version"],

@@ -13,8 +13,8 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from . import contract
-from .errors import CheckFailed
+from .. import contract
+from ..errors import CheckFailed
 from .prepare import TEST, TRAIN
 
 HTML = Path("reports/drift.html")

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .errors import PipelineError
+from ..errors import PipelineError
 from .report import COMMENT_LIMIT, MARKER, PR_NUMBER_FILE, REPO, parse_pr_number, truncate
 
 DEFAULT_API = "https://api.github.com"

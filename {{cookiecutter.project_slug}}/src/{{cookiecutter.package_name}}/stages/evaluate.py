@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from ..config import DIRECTION, METRICS, MODEL, TEST, TRAIN
+from ..errors import CheckFailed
 from . import plots
-from .config import DIRECTION, METRICS, MODEL, TEST, TRAIN
-from .errors import CheckFailed
 from .train import read_split
 
 __all__ = ["DIRECTION", "METRICS", "run", "score"]

@@ -22,7 +22,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from .errors import PipelineError
+from ..errors import PipelineError
 
 LEVEL = int("{{ cookiecutter.mlops_level }}")
 PACKAGE = __name__.split(".")[0]
@@ -195,7 +195,7 @@ def _champions_of(gate: dict | None, base_ref: str | None, params: dict) -> list
                 if isinstance(c, dict)]
     if not base_ref:
         return []
-    from .gate import champions_at  # the gate did not run: find the base branch's champion ourselves
+    from ..stages.gate import champions_at  # the gate did not run: find the base branch's champion ourselves
 
     try:
         return champions_at(params, base_ref)[0]
@@ -231,7 +231,7 @@ def metrics_section(metrics: dict | None, gate: dict | None, params: dict, base_
     if metrics is None:
         lines.append(f"⚠️ No metrics (`{METRICS}`): the pipeline stopped before the `evaluate` stage.")
         return "gate ⚠️ not run", "\n".join(lines) + "\n" + _verdict_lines(None, stale=False)
-    from .config import DIRECTION as direction  # +1: higher is better (config imports nothing heavy)
+    from ..config import DIRECTION as direction  # +1: higher is better (config imports nothing heavy)
 
     thresholds = (gate or {}).get("thresholds") or params.get("gate", {}).get("thresholds") or {}
     max_drop = (gate or {}).get("max_drop", params.get("gate", {}).get("max_drop"))

@@ -13,9 +13,9 @@ import sys
 
 import yaml
 
-from . import champion
-from .config import DIRECTION, METRICS, VERDICT
-from .errors import CheckFailed, PipelineError
+from .. import champion
+from ..config import DIRECTION, METRICS, VERDICT
+from ..errors import CheckFailed, PipelineError
 
 __all__ = ["VERDICT", "champions_at", "decide", "primary_metric", "run", "schema_features"]
 
@@ -129,7 +129,8 @@ def decide(candidate: dict, gate: dict, champions: list[tuple[str, dict]]) -> li
 def _log_failed(params: dict) -> None:
     """Record the rejected candidate in MLflow too (MLflow is imported only on this path: it is slow)."""
     try:
-        from . import register, tracking
+        from .. import tracking
+        from . import register
 
         run = tracking.log_run(params, register.facts(params))
         print(f"the failed candidate is MLflow run {run['run_id']}", file=sys.stderr)

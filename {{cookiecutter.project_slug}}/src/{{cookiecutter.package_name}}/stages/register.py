@@ -14,9 +14,10 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from . import champion, ci, remote
-from .config import METRICS, MODEL, TEST, TRAIN, VERDICT
-from .errors import CheckFailed, PipelineError
+from .. import champion, remote
+from ..ci import actions
+from ..config import METRICS, MODEL, TEST, TRAIN, VERDICT
+from ..errors import CheckFailed, PipelineError
 from .gate import primary_metric, schema_features
 
 REGISTRATION = Path("reports/registration.json")
@@ -44,7 +45,7 @@ def facts(params: dict) -> dict:
 def signature_of(params: dict) -> tuple[object, object]:
     """The model's MLflow signature, typed from the data contract (so a client can score the raw CSV:
     integer columns are `long`), and an input example read with the same dtypes."""
-    from . import contract
+    from .. import contract
     from .train import read_split
 
     example = read_split(TRAIN, params)[0].head(5)
@@ -55,7 +56,7 @@ def register(params: dict) -> dict:
     import joblib
     import mlflow
 
-    from . import tracking
+    from .. import tracking
 
     known = facts(params)
     verdict = known["gate"]
@@ -138,8 +139,8 @@ def promote(params: dict, check: bool = False) -> dict:
     inputs = inputs_sha256(params, data_sha256)
     reason = champion.unchanged(current, model_sha256, inputs)
     if reason:
-        ci.set_outputs({"promoted": "false", "version": current["version"]})
-        ci.add_summary(f"**Nothing to promote:** {reason}. No pull request.")
+        actions.set_outputs({"promoted": "false", "version": current["version"]})
+        actions.add_summary(f"**Nothing to promote:** {reason}. No pull request.")
         return {"promoted": False, "reason": reason}
     metric = primary_metric(params)
     record = {
@@ -166,8 +167,8 @@ def promote(params: dict, check: bool = False) -> dict:
     if not check:
         _store(record)
         champion.write(record, CHAMPION)
-    ci.set_outputs({"promoted": "true", "version": record["version"]})
-    ci.add_summary(f"**Proposed as champion v{record['version']}:** {metric} {record['metrics'].get(metric)} "
+    actions.set_outputs({"promoted": "true", "version": record["version"]})
+    actions.add_summary(f"**Proposed as champion v{record['version']}:** {metric} {record['metrics'].get(metric)} "
                    f"(model sha256 `{model_sha256[:12]}`, {record['storage']} storage)"
                    + (f"; replaces v{current['version']}." if current else "; the first champion."))
     return {"promoted": True, "record": record}

@@ -33,8 +33,8 @@ from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from skl2onnx.operator_converters.common import concatenate_variables
 from sklearn.impute import SimpleImputer
 
+from ..stages.train import ESTIMATORS
 from .runtimes import MISSING, OnnxModel, SklearnModel
-from .train import ESTIMATORS
 
 # |onnx - sklearn| <= TOLERANCE * max(1, |sklearn|): absolute for probabilities, relative for large values.
 TOLERANCE = 1e-5

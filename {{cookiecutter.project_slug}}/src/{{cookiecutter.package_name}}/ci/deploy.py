@@ -33,12 +33,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ci, smoke
+from ..errors import CheckFailed, PipelineError
+from ..serving import smoke
+from . import actions
 from .comment import DEFAULT_API, GitHub
-from .errors import CheckFailed, PipelineError
 from .report import run_links
 
-PACKAGE = __package__
+PACKAGE = __name__.split(".")[0]
 SLUG = "{{ cookiecutter.project_slug }}"
 COMPOSE_FILE = "deploy/compose.yml"
 SLOTS = ("blue", "green")
@@ -303,7 +304,7 @@ class Host:
     def smoke(self, service: str, url: str, version: int | None, wait: float) -> dict:
         """The smoke test inside the service's container, against `url` (the container's loopback is the
         host's); CheckFailed with the reason, or the container's exit and last log lines if it died."""
-        command = ["exec", self.container(service), "python", "-m", f"{PACKAGE}.smoke", url, "--wait", f"{wait:.0f}"]
+        command = ["exec", self.container(service), "python", "-m", smoke.__name__, url, "--wait", f"{wait:.0f}"]
         if version is not None:
             command += ["--expect-version", str(version)]
         result = self.docker(*command, check=False, timeout=wait + COMMAND_TIMEOUT)
@@ -526,7 +527,7 @@ def run(environment: str, image: str, version: int | None, compose_file: str | P
                   f"variables DEPLOY_HOST, DEPLOY_USER, DEPLOY_KNOWN_HOSTS and its secret DEPLOY_SSH_KEY "
                   f"(docs/deploy.md).")
         result = {"action": "skipped", "environment": environment, "missing": absent, "reason": reason}
-        ci.add_summary(summary(result), env)
+        actions.add_summary(summary(result), env)
         return result
     record = Record(environment, image, version, env)
     try:
@@ -536,9 +537,9 @@ def run(environment: str, image: str, version: int | None, compose_file: str | P
             result = {"action": "deployed", **switch(host, image, version, settings)}
     except PipelineError as exc:
         record.status("failure", str(exc))
-        ci.add_summary(summary({"action": "failed", "environment": environment, "reason": str(exc)}), env)
+        actions.add_summary(summary({"action": "failed", "environment": environment, "reason": str(exc)}), env)
         raise
     record.status("success", f"model v{result['version']} live in {result['slot']}", settings.url)
     result["deployment"] = record.id
-    ci.add_summary(summary(result), env)
+    actions.add_summary(summary(result), env)
     return result

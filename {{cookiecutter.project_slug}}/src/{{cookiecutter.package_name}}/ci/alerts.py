@@ -16,9 +16,9 @@ import os
 import re
 from pathlib import Path
 
-from . import ci
+from ..errors import PipelineError
+from . import actions
 from .comment import DEFAULT_API, GitHub
-from .errors import PipelineError
 from .report import DRIFT, PACKAGE, code, drift_section, number, run_links
 
 MARKER = f"<!-- {PACKAGE}-drift -->"  # hidden first line of the issue: finds it again
@@ -52,8 +52,8 @@ def verdict(summary: dict) -> str:
 def summarize(path: Path | str = DRIFT, env: dict | None = None) -> dict:
     """The `drift-summary` command: the verdict as text, step outputs and a job-summary table."""
     summary = read_summary(path)
-    ci.set_outputs({"drift": str(summary["dataset_drift"]).lower(), "share": summary.get("drift_share", "")}, env)
-    ci.add_summary(drift_section(summary)[1], env)
+    actions.set_outputs({"drift": str(summary["dataset_drift"]).lower(), "share": summary.get("drift_share", "")}, env)
+    actions.add_summary(drift_section(summary)[1], env)
     return summary
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import PipelineError
+from ..errors import PipelineError
 
 
 def new_labelled_rows(params: dict) -> tuple[pd.DataFrame, str | None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import TEST, TRAIN
+from ..config import TEST, TRAIN
 
 __all__ = ["TEST", "TRAIN", "run"]
 
@@ -13,7 +13,7 @@ def run(params: dict) -> tuple[int, int]:
     # stage depends on, has enforced every other rule, so pandera is not needed (nor its import).
     from sklearn.model_selection import train_test_split
 
-    from . import contract
+    from .. import contract
 
     frame = contract.read(params["data"]["path"], contract.load(params["data"]["schema"]))
     target = frame[params["data"]["target"]]

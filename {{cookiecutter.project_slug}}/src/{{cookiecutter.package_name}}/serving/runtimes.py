@@ -42,7 +42,8 @@ class OnnxModel:
         # columns' own names travel in the graph's metadata, in the inputs' order.
         names = json.loads(self.session.get_modelmeta().custom_metadata_map.get("columns", "null"))
         self.features = names or [i.name for i in inputs]
-        self._inputs = [(name, i.name, i.type == "tensor(string)") for name, i in zip(self.features, inputs)]
+        self._inputs = [(name, i.name, i.type == "tensor(string)")
+                        for name, i in zip(self.features, inputs, strict=True)]
         self._output = "probabilities" if self.classes else self.session.get_outputs()[0].name
 
     def _feed(self, records: list[dict]) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from .errors import CheckFailed, PipelineError
+from ..errors import CheckFailed, PipelineError
 
 TIMEOUT = 10  # seconds per request
 

@@ -24,8 +24,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator, ConfigDict, Field, StrictStr, create_model
 from starlette.concurrency import run_in_threadpool
 
+from ..errors import PipelineError
 from . import runtimes
-from .errors import PipelineError
 
 MODEL_FILE = runtimes.FILES["sklearn"]  # always written by export; the fallback runtime
 ONNX_FILE = runtimes.FILES["onnx"]  # written when the converted model passed verification
@@ -64,7 +64,7 @@ def load_model_dir(model_dir: str | Path, runtime: str | None = None) -> tuple[A
     if missing:
         raise PipelineError(
             f"model directory {model_dir}: {', '.join(missing)} not found; promote a champion, then write "
-            f"the directory with `python -m {__package__} export` (see docs/serving.md)"
+            f"the directory with `python -m {__name__.split('.')[0]} export` (see docs/serving.md)"
         )
     try:
         metadata = json.loads((model_dir / METADATA_FILE).read_text())

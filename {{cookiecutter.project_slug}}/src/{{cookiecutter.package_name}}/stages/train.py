@@ -20,9 +20,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from . import contract
-from .config import MODEL, TRAIN
-from .errors import PipelineError
+from .. import contract
+from ..config import MODEL, TRAIN
+from ..errors import PipelineError
 
 ESTIMATORS = {
     ("classification", "logistic_regression"): LogisticRegression,
