@@ -155,7 +155,7 @@ def document(results: dict, started: datetime, seconds: float, loads: dict, smok
     out += [
         "**How it was measured.**",
         f"- Serving (S): the champion exported by the pipeline, served by ours (`uvicorn --factory "
-        f"<pkg>.serve:from_env`, the image's command, with the runtime export chose: "
+        f"<pkg>.serving.serve:from_env`, the image's command, with the runtime export chose: "
         f"{results.get('agreement', {}).get('classification', {}).get('runtime', '?')}) and by "
         f"`mlflow models serve --env-manager local` from the registry's version `champion.json` names, "
         f"each with {c['workers']} worker(s), one server at a time. Load from "
@@ -163,7 +163,7 @@ def document(results: dict, started: datetime, seconds: float, loads: dict, smok
         f"back to back for {c['seconds']:g} s after {c['warmup']:g} s warm-up; half load = open loop at 50% of "
         "that server's own max requests/s, latency counted from each request's scheduled start. Ratio = ours / "
         "MLflow. Errors = non-200 answers, timeouts and connection failures. S13/S14: our served model "
-        "(in process, `runtimes.py`, as the app scores) against the scikit-learn pipeline's `predict` on the "
+        "(in process, `serving/runtimes.py`, as the app scores) against the scikit-learn pipeline's `predict` on the "
         "held-out split: the pipeline's classification champion, and a regression champion trained by the "
         "same code from a second generated project (`benchmarks/agreement.py`; no registry).",
         "- Image (I): built like tests/test_docker.py (debootstrapped bookworm base, host wheelhouse of the "

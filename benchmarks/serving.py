@@ -1,6 +1,6 @@
 """Serve the exported champion two ways and load both from 127.0.0.1.
 
-- ours: the image's own command, `uvicorn --factory <pkg>.serve:from_env --workers N` on build/model.
+- ours: the image's own command, `uvicorn --factory <pkg>.serving.serve:from_env --workers N` on build/model.
 - MLflow: `mlflow models serve -m models:/<name>/<version> --env-manager local -w N` on the same registry,
   the registered version `champion.json` names.
 

@@ -24,7 +24,9 @@ def test_generated_suite_passes(rendered, level, task):
     _, project = rendered(level, task)
     skip = [] if (level, task) in FULL else ["--ignore", "tests/test_e2e.py"]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *skip],
+        # -n 0: one process per suite (pyproject's -n auto would start a worker per core inside each of
+        # this run's own workers); the act test runs ci.yml's `pytest` as users do, on every core.
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", *skip],
         cwd=project, capture_output=True, text=True, timeout=1800,
     )
     tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])

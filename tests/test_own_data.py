@@ -137,7 +137,7 @@ def own_suite_passes(project: Path) -> None:
     # Left out: what never reads the project's data, and test_generated_suite runs for this same template:
     # test_ci and test_comment (GitHub stand-ins), test_users_own_csv (brings its own CSV), and the remote
     # tracking server (the same pipeline, against a server).
-    result = run(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "--ignore=tests/test_ci.py",
+    result = run(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "-x", "--ignore=tests/test_ci.py",
                  "--ignore=tests/test_comment.py", "--deselect=tests/test_e2e.py::test_remote_tracking_server",
                  "--deselect=tests/test_e2e.py::test_users_own_csv", check=False)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-2000:]
