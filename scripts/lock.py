@@ -1,9 +1,11 @@
 """Refresh the generated project's lock file, `{{cookiecutter.project_slug}}/uv.lock`.
 
-Run from the template root after changing the generated pyproject.toml's dependencies (or to take
-new releases): `python scripts/lock.py`. It renders a project, runs `uv lock` there (this needs the
-package index), and writes the lock back with the project's own name replaced by the template
-variable, so every generated project starts with the same pins. `tests/test_lock.py` fails when the
+Run from the template root after changing the generated pyproject.toml's dependencies:
+`python scripts/lock.py` (what is already pinned stays pinned; new dependencies get their newest
+versions), or `python scripts/lock.py --upgrade` to take new releases of everything. It renders a
+project, runs `uv lock` there (this needs the package index), and writes the lock back with the
+project's own name replaced by the template variable, so every generated project starts with the
+same pins. `tests/test_lock.py` fails when the
 lock and the generated pyproject.toml drift apart.
 """
 
@@ -30,11 +32,12 @@ def templated(lock: str, slug: str = PROBE) -> str:
     return text
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=tmp,
                                     extra_context={"project_name": PROBE.replace("-", " ").title()}))
-        (project / "uv.lock").unlink(missing_ok=True)  # resolve afresh, not from the pins we ship
+        if "--upgrade" in argv:
+            (project / "uv.lock").unlink(missing_ok=True)  # resolve afresh, not from the pins we ship
         done = subprocess.run(["uv", "lock"], cwd=project, capture_output=True, text=True)
         if done.returncode != 0:
             print(done.stderr, file=sys.stderr)
@@ -45,4 +48,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
