@@ -39,7 +39,6 @@ from . import actions
 from .comment import DEFAULT_API, GitHub
 from .report import run_links
 
-PACKAGE = __name__.split(".")[0]
 SLUG = "{{ cookiecutter.project_slug }}"
 COMPOSE_FILE = "deploy/compose.yml"
 SLOTS = ("blue", "green")
