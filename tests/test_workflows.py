@@ -16,8 +16,10 @@ scenario on its own fresh render, so `pytest -n 2` runs each once:
   drift.yml on a drifted batch (report; retrain.yml dispatched; one issue, commented on by a second
   run) and keepalive.yml; then an impossible gate threshold fails training and proposes nothing;
 - level 2: pr-report.yml on pull_request, then pr-comment.yml on workflow_run posts the report;
-- level 2: deploy.yml pushes the image (commit and model-version tags, SBOM, provenance) and deploys
-  it to staging then production, each smoke-tested; rollback.yml re-deploys it by tag.
+- level 2: a history of promotions, every job in a fresh copy of the repo (test_level2_champion_history):
+  deploy.yml builds and pushes exactly the image of the merged champion (commit and model-version
+  tags), and its deploy jobs, with no host configured, name the missing settings and skip; the real
+  blue/green deploys and rollback.yml's deploy run in tests/test_deploy.py, against an sshd.
 
 The GitHub API calls (dispatch, issues, comments, enable) go to a stand-in inside act's namespace,
 and `docker run --network host` deployments are reached through a bridge (tests/act/loopback.py).
