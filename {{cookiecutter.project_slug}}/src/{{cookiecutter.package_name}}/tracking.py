@@ -91,12 +91,6 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in PIP_PACKAGES]
 
 
-def test_metrics(client: mlflow.MlflowClient, run_id: str) -> dict[str, float]:
-    """The held-out metrics logged on a run, without their `test_` prefix."""
-    logged = client.get_run(run_id).data.metrics
-    return {k.removeprefix("test_"): v for k, v in logged.items() if k.startswith("test_")}
-
-
 def flatten(value: object, prefix: str = "") -> dict[str, object]:
     """{"model": {"params": {"n": 1}}} -> {"model.params.n": 1}: every tunable as one MLflow param."""
     if not isinstance(value, dict):
