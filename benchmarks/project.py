@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +18,11 @@ DEFINITIONS = (
     "cold = `dvc repro` in a fresh `git clone` of the generated repo: no DVC cache, no MLflow store (the first "
     "run creates and migrates mlflow.db), no outputs. Warm = `dvc repro --force` right after, in the same clone: "
     "every stage reruns, as after a params change that touches every stage, with the MLflow store, DVC's cache "
-    "and the OS page cache hot. No-op = `dvc repro` with nothing changed."
+    "and the OS page cache hot, and the libraries' bytecode compiled at install (`make setup` runs "
+    "`compileall` on the venv). No-op = `dvc repro` with nothing changed. Uncompiled (full run only) = warm again, "
+    "but with Python's bytecode cache out of reach (`PYTHONPYCACHEPREFIX` set to an empty folder, "
+    "`PYTHONDONTWRITEBYTECODE=1`): every process compiles every module it imports from source, as with a venv "
+    "that `uv sync` made without `--compile-bytecode` on a machine that sets `PYTHONDONTWRITEBYTECODE`."
 )
 GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -47,14 +52,14 @@ def generate(out: Path, answers: dict | None = None) -> Path:
     return project
 
 
-def timed_repro(clone: Path, *args: str) -> dict:
+def timed_repro(clone: Path, *args: str, env: dict | None = None) -> dict:
     """`dvc repro`, timed as a whole and per stage (from the moment each "Running stage" line appears)."""
     argv = [sys.executable, "-m", "dvc", "repro", *args]
     started = time.perf_counter()
     marks: list[tuple[str, float]] = []
     lines: list[str] = []
-    with subprocess.Popen(argv, cwd=clone, env=env_for(clone), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True) as process:
+    with subprocess.Popen(argv, cwd=clone, env={**env_for(clone), **(env or {})}, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as process:
         for line in process.stdout:
             lines.append(line)
             if found := re.match(r"Running stage '([^']+)'", line):
@@ -69,12 +74,17 @@ def timed_repro(clone: Path, *args: str) -> dict:
     return {"seconds": seconds, "stages": stages, "up_to_date": "Data and pipelines are up to date" in "".join(lines)}
 
 
-def pipeline(project: Path, clone: Path, suite_args: list[str]) -> dict:
-    """Cold, warm and no-op runs in a fresh clone (made at `clone`), then the generated test suite."""
+def pipeline(project: Path, clone: Path, suite_args: list[str], uncompiled: bool = False) -> dict:
+    """Cold, warm and no-op runs in a fresh clone (made at `clone`), optionally the uncompiled one, then the
+    generated test suite."""
     run(["git", "clone", "-q", str(project), str(clone)], project)
     results = {"cold": timed_repro(clone), "warm": timed_repro(clone, "--force"), "noop": timed_repro(clone)}
     if not results["noop"]["up_to_date"]:
         raise RuntimeError("the no-op `dvc repro` ran stages: the pipeline is not reproducible as committed")
+    if uncompiled:
+        with tempfile.TemporaryDirectory() as empty:
+            results["uncompiled"] = timed_repro(clone, "--force", env={"PYTHONPYCACHEPREFIX": empty,
+                                                                       "PYTHONDONTWRITEBYTECODE": "1"})
     started = time.perf_counter()
     # The suite copies the project into temporary directories, so the clone's outputs do not matter to it.
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suite_args],

@@ -27,10 +27,11 @@ ANALYSIS_MARK = "<!-- analysis: written by hand; `make bench` keeps everything b
 PRESETS = {
     # workers: one per core. connections: 4 per worker saturates both servers without piling up a queue.
     "full": {"workers": 2, "connections": 8, "seconds": 20.0, "warmup": 3.0, "drift_rows": [100_000, 1_000_000],
-             "cold_starts": 3, "repeats": 50, "suite_args": [], "image": True},
+             "cold_starts": 3, "repeats": 50, "suite_args": [], "image": True, "uncompiled": True},
     # Drift above 1,000 rows: below that Evidently switches to other tests (KS, chi-squared) than at scale.
     "smoke": {"workers": 1, "connections": 2, "seconds": 1.0, "warmup": 0.3, "drift_rows": [2_000, 3_000],
-              "cold_starts": 1, "repeats": 3, "suite_args": ["tests/test_comment.py"], "image": False},
+              "cold_starts": 1, "repeats": 3, "suite_args": ["tests/test_comment.py"], "image": False,
+              "uncompiled": False},
 }
 
 
@@ -94,7 +95,8 @@ def run_all(config: dict, workdir: Path) -> dict:
         return results
     package = generated.name.replace("-", "_")
     clone = workdir / "clone"
-    timings = section("pipeline", lambda: project.pipeline(generated, clone, config["suite_args"]))
+    timings = section("pipeline", lambda: project.pipeline(generated, clone, config["suite_args"],
+                                                                 config["uncompiled"]))
     if timings is None or section("champion", lambda: project.champion(clone, package) or True, keep=False) is None:
         return results  # nothing to serve
     section("hotpath", lambda: hot_path(clone, package, config["repeats"]))
@@ -192,7 +194,11 @@ def document(results: dict, started: datetime, seconds: float, loads: dict, smok
         out += ["**Pipeline per stage (s; a stage runs until the next one starts, so DVC's own work is included):**",
                 "", "| stage | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages),
                 "| cold | " + " | ".join(report.num(cold.get(k)) for k in stages) + " |",
-                "| warm | " + " | ".join(report.num(v) for v in stages.values()) + " |", ""]
+                "| warm | " + " | ".join(report.num(v) for v in stages.values()) + " |"]
+        if "uncompiled" in results["pipeline"]:
+            slow = results["pipeline"]["uncompiled"]["stages"]
+            out += ["| warm, uncompiled | " + " | ".join(report.num(slow.get(k)) for k in stages) + " |"]
+        out += [""]
     if "hotpath" in results:
         out += [f"**Hot path, in process** (ms per request, median of {c['repeats']}; no HTTP, no concurrency):",
                 "", _hot_path_table(results["hotpath"]), ""]

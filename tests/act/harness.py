@@ -209,13 +209,15 @@ def _clean_env() -> dict[str, str]:
     """The host env minus what would leak the caller's Python/CI setup into the workflow.
 
     In host mode every step inherits this environment, so e.g. an active venv would
-    receive the workflow's `pip install`s.
+    receive the workflow's `pip install`s. GitHub's runners do not set PYTHONDONTWRITEBYTECODE: without
+    it, a job's first process caches the bytecode of its fresh venv for the later ones, as there.
     """
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("GITHUB_", "RUNNER_", "INPUT_", "STATE_", "INPUTS_JSON"))
-        and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "PYTEST_CURRENT_TEST", "ACT")
+        and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "PYTEST_CURRENT_TEST", "ACT",
+                      "PYTHONDONTWRITEBYTECODE")
     }
     if sys.prefix != sys.base_prefix:  # running inside a venv: drop its bin from PATH
         venv_bin = str(Path(sys.prefix) / "bin")
