@@ -16,24 +16,23 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from pathlib import Path
 
 
 def main(package: str, mode: str) -> dict:
-    config, export, prepare, serve, train = (importlib.import_module(f"{package}.{name}") for name in (
-        "config", "serving.export", "stages.prepare", "serving.serve", "stages.train"))
-    params = config.load_params("params.yaml")
-    out = Path("build/model")
+    config, contract, paths, export, prepare, serve, train = (importlib.import_module(f"{package}.{name}") for name in (
+        "config", "contract", "paths", "serving.export", "stages.prepare", "serving.serve", "stages.train"))
+    params = config.load_params(paths.PARAMS)
+    out = paths.MODEL_DIR
     if mode == "train":
         prepare.run(params)
-        X, y = train.read_split(prepare.TRAIN, params)
+        X, y = train.read_split(paths.TRAIN, params)
         model = train.build_pipeline(params, X).fit(X, y)
-        columns = export.input_schema(params, list(X.columns))
+        columns = contract.input_schema(params, list(X.columns))
         metadata = {"model_name": params["mlflow"]["model_name"], "version": 1, "task": params["task"],
                     "target": params["data"]["target"]}
         export.write(out, model, metadata, columns, export.held_out_split(params, columns))
     served, metadata, columns = serve.load_model_dir(out)
-    pipeline = importlib.import_module("joblib").load(out / serve.MODEL_FILE)
+    pipeline = importlib.import_module("joblib").load(out / paths.MODEL_FILE)
     frame = export.held_out_split(params, columns)
     records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     ours, probabilities = served.score(records)

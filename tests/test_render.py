@@ -20,14 +20,14 @@ COMMON = {
     *(f"tracking/{f}" for f in ("compose.yaml", "Dockerfile", "server.sh", "initdb.sql", ".env.example")),
     # The package, grouped by concern: the pipeline's stages, serving, and what the workflows call.
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "cli", "config", "errors", "champion", "contract",
-                                   "tracking", "remote", "reporting")),
+                                   "tracking", "remote", "reporting", "paths")),
     *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
                                           "plots", "gate", "drift", "register", "ingest")),
     *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke")),
     *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_comment", "test_ci", "test_champion", "test_remote",
-                                "test_evaluate")),
+                                "test_evaluate", "test_layout")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
 }

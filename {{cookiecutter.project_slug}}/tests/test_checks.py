@@ -27,7 +27,7 @@ def user_params(params):
 @pytest.fixture
 def user_schema(tmp_path):
     write_schema(user_frame("classification"), tmp_path / "schema.yaml")
-    return checks.load_schema(tmp_path / "schema.yaml")
+    return contract.pandera_schema(tmp_path / "schema.yaml")
 
 
 def failures_for(frame, schema, params, role=checks.TRAINING):
@@ -46,7 +46,7 @@ def test_schema_file_round_trips(tmp_path):
     assert [loaded.dtype(c) for c in loaded.columns] == ["str", "float64", "float64", "int64", "str"]
     assert loaded.nullable("colour") and loaded.nullable("noise") and not loaded.nullable("size")
     assert loaded.rules("label") == {"isin": ["no", "yes"]} and loaded.rules("size") == {}  # no ranges: distribution
-    pandera = checks.load_schema(tmp_path / "schema.yaml")
+    pandera = contract.pandera_schema(tmp_path / "schema.yaml")
     assert str(pandera.columns["count"].dtype) == "int64" and pandera.columns["colour"].nullable
     text = (tmp_path / "schema.yaml").read_text()
     assert text.startswith(contract.HEADER) and "size: {dtype: float64, coerce: true}  # observed:" in text
@@ -122,10 +122,10 @@ def test_the_target_is_never_nullable_in_training_data(tmp_path, user_params):
     # Even a schema that says otherwise: missing targets would crash training.
     text = (tmp_path / "schema.yaml").read_text().replace("label: {dtype: str,", "label: {dtype: str, nullable: true,")
     (tmp_path / "schema.yaml").write_text(text)
-    found = failures_for(frame, checks.load_schema(tmp_path / "schema.yaml"), user_params)
+    found = failures_for(frame, contract.pandera_schema(tmp_path / "schema.yaml"), user_params)
     assert [(f.column, f.rule, f.lines) for f in found] == [("label", "not_nullable", [5, 12])]
     # A current batch's labels may come later.
-    assert failures_for(frame, checks.load_schema(tmp_path / "schema.yaml"), user_params, checks.CURRENT) == []
+    assert failures_for(frame, contract.pandera_schema(tmp_path / "schema.yaml"), user_params, checks.CURRENT) == []
 
 
 def test_declared_ranges_and_categories_are_contract(tmp_path, user_params):
@@ -133,7 +133,7 @@ def test_declared_ranges_and_categories_are_contract(tmp_path, user_params):
     declare(tmp_path / "schema.yaml", "size", "in_range: {min_value: 0, max_value: 100}")
     declare(tmp_path / "schema.yaml", "colour", "isin: [red, green, blue]")
     frame = _set("size", 9, 1e6)(_set("colour", 2, "purple")(user_frame("classification")))
-    found = failures_for(frame, checks.load_schema(tmp_path / "schema.yaml"), user_params)
+    found = failures_for(frame, contract.pandera_schema(tmp_path / "schema.yaml"), user_params)
     assert sorted((f.column, f.rule.split("(")[0], f.lines, f.examples) for f in found) == [
         ("colour", "isin", [4], ["purple"]), ("size", "in_range", [11], [1e6])]
 
@@ -216,7 +216,7 @@ def test_too_few_rows_per_class(tmp_path, user_params):
     frame = user_frame("classification")
     frame.loc[:2, "label"] = "rare"
     write_schema(frame, tmp_path / "schema.yaml")
-    found = failures_for(frame, checks.load_schema(tmp_path / "schema.yaml"), user_params)
+    found = failures_for(frame, contract.pandera_schema(tmp_path / "schema.yaml"), user_params)
     assert [(f.rule, f.lines, f.examples) for f in found] == [("min_rows_per_class(10)", [2, 3, 4], ["rare"])]
 
 

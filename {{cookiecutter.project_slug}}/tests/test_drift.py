@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from conftest import numeric_features, run_cli
 
+from {{ cookiecutter.package_name }} import paths
 from {{ cookiecutter.package_name }}.stages import drift, prepare
 
 
@@ -76,14 +77,14 @@ def test_no_current_batch_uses_the_test_split_and_says_so(params, project):
     prepare.run(params)
     params["drift"]["current"] = ""
     summary = drift.run(params)
-    assert summary["current"] == str(prepare.TEST)
+    assert summary["current"] == str(paths.TEST)
     assert "no current batch configured" in summary["note"]
 
 
 def test_sample_cap(params, project):
     prepare.run(params)
     params["drift"]["current"] = ""
-    cap = min(len(pd.read_csv(prepare.TRAIN)), len(pd.read_csv(prepare.TEST))) // 2
+    cap = min(len(pd.read_csv(paths.TRAIN)), len(pd.read_csv(paths.TEST))) // 2
     params["drift"]["sample_cap"] = cap
     summary = drift.run(params)
     assert summary["sampled_rows"] == {"reference": cap, "current": cap}
@@ -105,7 +106,7 @@ def drifted_batch(train: pd.DataFrame, numeric: list[str], features: list[str], 
 
 def test_exit_code_reports_drift(params, project):
     prepare.run(params)
-    train = pd.read_csv(prepare.TRAIN)
+    train = pd.read_csv(paths.TRAIN)
     features = [c for c in train.columns if c != params["data"]["target"]]
     batch = drifted_batch(train, numeric_features(params), features, max(60, len(train) // 3))
     batch.to_csv("drifted.csv", index=False)
@@ -118,7 +119,7 @@ def test_exit_code_reports_drift(params, project):
 
 def test_a_batch_breaking_the_contract_is_refused(params, project):
     prepare.run(params)
-    batch = pd.read_csv(prepare.TEST).drop(columns=[params["data"]["target"]])
+    batch = pd.read_csv(paths.TEST).drop(columns=[params["data"]["target"]])
     batch.drop(columns=batch.columns[0]).to_csv("broken.csv", index=False)
     result = run_cli("drift", "--current", "broken.csv")
     assert result.returncode == 1 and "Traceback" not in result.stderr

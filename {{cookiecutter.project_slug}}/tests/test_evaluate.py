@@ -13,7 +13,7 @@ from conftest import user_frame
 from PIL import Image
 from sklearn import metrics as skm
 
-from {{ cookiecutter.package_name }}.config import METRICS, TEST
+from {{ cookiecutter.package_name }}.paths import METRICS, TEST
 from {{ cookiecutter.package_name }}.stages import plots, prepare, train
 
 PNG_SIZE = (640, 480)

@@ -7,6 +7,8 @@ import json
 import pytest
 from conftest import git, run_cli, store
 
+from {{ cookiecutter.package_name }} import contract
+from {{ cookiecutter.package_name }}.config import DIRECTION
 from {{ cookiecutter.package_name }}.errors import CheckFailed
 from {{ cookiecutter.package_name }}.stages import evaluate, gate, prepare, register, train
 
@@ -47,7 +49,7 @@ def train_candidate(params):
 def test_worse_than_champion_fails_and_registers_nothing(params, project):
     candidate = train_candidate(params)
     # The champion's metrics, committed on the base branch, are better than this candidate's.
-    better = {k: (v + 0.5 if evaluate.DIRECTION[k] > 0 else v / 2) for k, v in candidate.items()}
+    better = {k: (v + 0.5 if DIRECTION[k] > 0 else v / 2) for k, v in candidate.items()}
     (project / "metrics/metrics.json").write_text(json.dumps(better))
     git("add", "metrics/metrics.json", cwd=project)
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "champion", cwd=project)
@@ -98,7 +100,7 @@ def test_champion_for_another_target_is_not_compared(params, project):
     assert verdict["reasons"][0].startswith("all thresholds met; no comparable champion")
     # The same champion with this project's target and columns is compared, and this candidate regresses.
     record = json.loads((project / "champion.json").read_text())
-    record.update(target=params["data"]["target"], features=gate.schema_features(
+    record.update(target=params["data"]["target"], features=contract.features_of(
         (project / "schema.yaml").read_text(), params["data"]["target"]))
     (project / "champion.json").write_text(json.dumps(record))
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "comparable champion", cwd=project)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import git, run_cli
 
+from {{ cookiecutter.package_name }} import paths
 from {{ cookiecutter.package_name }}.ci import report
 from {{ cookiecutter.package_name }}.stages import checks, evaluate, gate, prepare, train
 
@@ -222,7 +223,7 @@ def test_report_reads_what_the_real_stages_write(project, params):
     assert "the `drift` stage did not run" in text  # drift was not run here
     assert (project / "pr-report/model/model.joblib").is_file()
     # evaluate's real plot data, as tables, and its PNGs in the folder
-    X, _ = train.read_split(prepare.TEST, params)
+    X, _ = train.read_split(paths.TEST, params)
     assert "### Feature importance (permutation, test split)" in text
     ranked = [line for line in text.splitlines() if line.count("|") == 4 and line.split("`")[1:2] and
               line.split("`")[1] in X.columns]

@@ -15,6 +15,7 @@ import pytest
 from conftest import declare, git, run_cli, user_frame, write_schema
 from fastapi.testclient import TestClient
 
+from {{ cookiecutter.package_name }} import contract, paths
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.serving import export, onnx_export, serve
 from {{ cookiecutter.package_name }}.stages import evaluate, gate, prepare, register, train
@@ -38,7 +39,7 @@ def model_dir(params: dict, frame: pd.DataFrame, out: Path, model=None) -> tuple
     metadata = {"model_name": params["mlflow"]["model_name"], "version": 3, "alias": "champion", "run_id": "run-3",
                 "metrics": {"score": 0.9}, "git_commit": "0123abc", "task": params["task"],
                 "target": params["data"]["target"]}
-    export.write(out, model, metadata, export.input_schema(params, list(X.columns)), X)
+    export.write(out, model, metadata, contract.input_schema(params, list(X.columns)), X)
     return out, X
 
 
@@ -76,9 +77,9 @@ def demo(request, user_params, tmp_path):
     to score."""
     frame = user_frame(user_params["task"], rows=150)
     out, X = model_dir(user_params, frame, tmp_path / "model")
-    assert json.loads((out / serve.METADATA_FILE).read_text())["runtime"] == "onnx"
+    assert json.loads((out / paths.METADATA_FILE).read_text())["runtime"] == "onnx"
     client = TestClient(serve.create_app(out, max_rows=MAX_ROWS, max_body_bytes=MAX_BYTES, runtime=request.param))
-    return client, X, joblib.load(out / serve.MODEL_FILE)
+    return client, X, joblib.load(out / paths.MODEL_FILE)
 
 
 def test_health_and_metadata(demo, user_params):
@@ -159,7 +160,7 @@ def test_string_categories_and_missing_values(small_params, tmp_path, task, runt
     assert response.status_code == 200, response.text
     same_rows = pd.DataFrame({"colour": ["red", np.nan], "size": [10.0, 9.5], "noise": [np.nan, np.nan],
                               "count": [3, 40]})
-    expected = joblib.load(out / serve.MODEL_FILE).predict(same_rows)
+    expected = joblib.load(out / paths.MODEL_FILE).predict(same_rows)
     assert same_predictions(response.json()["predictions"], expected.tolist(), task)
     # A category training never saw is distribution, not contract: scored (the encoder ignores it).
     assert client.post("/predict", content=batch({**rows[0], "colour": "purple"}), headers=JSON).status_code == 200
@@ -182,11 +183,11 @@ def test_onnx_serves_columns_whose_names_are_not_identifiers(small_params, tmp_p
     schema = str(tmp_path / "schema.yaml")
     params = {**small_params, "data": {**small_params["data"], "target": "label", "schema": schema}}
     out, X = model_dir(params, frame, tmp_path / "model")
-    metadata = json.loads((out / serve.METADATA_FILE).read_text())
+    metadata = json.loads((out / paths.METADATA_FILE).read_text())
     assert metadata["runtime"] == "onnx", metadata["conversion"]
     response = TestClient(serve.create_app(out)).post("/predict", json={"records": records(X.head(5))})
     assert response.status_code == 200, response.text
-    expected = joblib.load(out / serve.MODEL_FILE).predict(X.head(5)).tolist()
+    expected = joblib.load(out / paths.MODEL_FILE).predict(X.head(5)).tolist()
     assert same_predictions(response.json()["predictions"], expected, task)
 
 
@@ -209,12 +210,12 @@ def test_startup_fails_fast_without_a_model(small_params, tmp_path):
     assert result.returncode == 2 and "not found" in result.stderr and "export" in result.stderr
 
     out, _ = model_dir(small_params, pd.read_csv(small_params["data"]["path"]), tmp_path / "model")
-    schema = json.loads((out / serve.SCHEMA_FILE).read_text())
-    (out / serve.SCHEMA_FILE).write_text(json.dumps({"columns": schema["columns"][1:]}))
+    schema = json.loads((out / paths.SCHEMA_FILE).read_text())
+    (out / paths.SCHEMA_FILE).write_text(json.dumps({"columns": schema["columns"][1:]}))
     for runtime in RUNTIMES:
         with pytest.raises(PipelineError, match="are not the model's inputs"):
             serve.create_app(out, runtime=runtime)
-    (out / serve.ONNX_FILE).unlink()
+    (out / paths.ONNX_FILE).unlink()
     with pytest.raises(PipelineError, match="model.onnx not found"):
         serve.create_app(out, runtime="onnx")
 
@@ -233,9 +234,9 @@ def test_export_writes_the_champion_with_its_metadata(params, project, tmp_path)
 
     metadata = export.run(params, out=tmp_path / "model")
     assert metadata["version"] == 1 and metadata["alias"] == "champion"
-    assert metadata["metrics"] == json.loads(evaluate.METRICS.read_text())
+    assert metadata["metrics"] == json.loads(paths.METRICS.read_text())
     assert metadata["git_commit"] == git("rev-parse", "HEAD", cwd=project).strip()
-    assert json.loads((tmp_path / "model" / serve.METADATA_FILE).read_text()) == metadata
+    assert json.loads((tmp_path / "model" / paths.METADATA_FILE).read_text()) == metadata
 
     # The ONNX model, verified on the whole held-out split, is what the app serves; the image installs
     # ONNX Runtime, not scikit-learn.
@@ -245,8 +246,8 @@ def test_export_writes_the_champion_with_its_metadata(params, project, tmp_path)
     assert conversion["rows"] == conversion["within_tolerance"] == len(X)
     if params["task"] == "classification":
         assert conversion["identical_labels"] == len(X)
-    assert (tmp_path / "model" / serve.ONNX_FILE).is_file()
-    requirements = (tmp_path / "model" / serve.REQUIREMENTS_FILE).read_text()
+    assert (tmp_path / "model" / paths.ONNX_FILE).is_file()
+    requirements = (tmp_path / "model" / paths.REQUIREMENTS_FILE).read_text()
     assert "onnxruntime==" in requirements and "scikit-learn" not in requirements
     response = TestClient(serve.create_app(tmp_path / "model")).post(
         "/predict", content=batch(*X.head(5).to_dict(orient="records")), headers=JSON)
@@ -270,7 +271,7 @@ def test_every_model_family_converts_to_onnx_and_agrees(params, tmp_path, family
     frame = user_frame(task)
     write_schema(frame, tmp_path / "schema.yaml", task=task)
     out, X = model_dir(params, frame, tmp_path / "model")
-    metadata = json.loads((out / serve.METADATA_FILE).read_text())
+    metadata = json.loads((out / paths.METADATA_FILE).read_text())
     conversion = metadata["conversion"]
     assert (metadata["runtime"], conversion["status"]) == ("onnx", "verified"), conversion
     assert conversion["within_tolerance"] == conversion["rows"] == len(X)
@@ -326,10 +327,10 @@ def test_export_serves_joblib_when_onnx_disagrees(small_params, tmp_path, monkey
 
 
 def check_fallback(out: Path, params: dict, model, X: pd.DataFrame, status: str) -> dict:
-    metadata = json.loads((out / serve.METADATA_FILE).read_text())
+    metadata = json.loads((out / paths.METADATA_FILE).read_text())
     assert (metadata["runtime"], metadata["conversion"]["status"]) == ("sklearn", status)
-    assert not (out / serve.ONNX_FILE).exists()
-    assert "scikit-learn==" in (out / serve.REQUIREMENTS_FILE).read_text()
+    assert not (out / paths.ONNX_FILE).exists()
+    assert "scikit-learn==" in (out / paths.REQUIREMENTS_FILE).read_text()
     client = TestClient(serve.create_app(out))
     response = client.post("/predict", json={"records": X.head(5).to_dict(orient="records")})
     assert response.status_code == 200, response.text

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import user_frame, write_schema
 
-from {{ cookiecutter.package_name }} import contract
+from {{ cookiecutter.package_name }} import contract, paths
 from {{ cookiecutter.package_name }}.config import MODEL_FAMILIES
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.stages import prepare, train
@@ -23,7 +23,7 @@ def fit_predict(params, frame):
 
 def test_training_is_deterministic(params):
     prepare.run(params)
-    X, y = train.read_split(prepare.TRAIN, params)
+    X, y = train.read_split(paths.TRAIN, params)
     first = train.build_pipeline(params, X).fit(X, y).predict(X)
     second = train.build_pipeline(params, X).fit(X, y).predict(X)
     np.testing.assert_array_equal(first, second)
@@ -45,7 +45,7 @@ def test_every_family_trains_without_mlflow(params, project, family):
     params["model"] = {"family": family, "seed": 0, "params": {}}
     prepare.run(params)
     path = train.run(params)
-    X, _ = train.read_split(prepare.TEST, params)
+    X, _ = train.read_split(paths.TEST, params)
     assert len(joblib.load(project / path).predict(X)) == len(X)
     assert not (project / "mlruns").exists()  # train talks to no store
 

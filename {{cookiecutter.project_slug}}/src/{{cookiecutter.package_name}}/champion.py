@@ -17,10 +17,8 @@ import subprocess
 from pathlib import Path
 
 from .errors import PipelineError
+from .paths import CHAMPION, CHAMPION_DVC, CHAMPION_MODEL
 
-RECORD = Path("champion.json")
-MODEL = Path("champion/model.joblib")
-DVC_FILE = Path("champion/model.joblib.dvc")
 GIT_SIZE_WARNING = 50 * 1024 * 1024  # GitHub warns above 50 MB and refuses files above 100 MB
 
 
@@ -47,7 +45,7 @@ def parse(text: str, where: str) -> dict:
     return record
 
 
-def read(path: Path | str = RECORD) -> dict:
+def read(path: Path | str = CHAMPION) -> dict:
     path = Path(path)
     try:
         return parse(path.read_text(), str(path))
@@ -55,11 +53,11 @@ def read(path: Path | str = RECORD) -> dict:
         raise PipelineError(f"{path}: not found; no champion yet (run the pipeline, then `promote`)") from None
 
 
-def read_optional(path: Path | str = RECORD) -> dict | None:
+def read_optional(path: Path | str = CHAMPION) -> dict | None:
     return read(path) if Path(path).is_file() else None
 
 
-def write(record: dict, path: Path | str = RECORD) -> None:
+def write(record: dict, path: Path | str = CHAMPION) -> None:
     Path(path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
@@ -97,7 +95,7 @@ def git(*args: str, text: bool = True) -> subprocess.CompletedProcess:
 
 def fetch(record: dict) -> Path:
     """The champion's model file, pulled from the DVC remote when it is stored there; sha256-verified."""
-    path = Path(record.get("model_path") or MODEL)
+    path = Path(record.get("model_path") or CHAMPION_MODEL)
     if record.get("storage") == "dvc" and not path.is_file():
         from . import remote
 
@@ -115,7 +113,7 @@ def fetch(record: dict) -> Path:
     return path
 
 
-def history(path: Path | str = RECORD) -> list[tuple[str, dict]]:
+def history(path: Path | str = CHAMPION) -> list[tuple[str, dict]]:
     """(commit, record) for every commit that changed champion.json, newest first."""
     log = git("log", "--format=%H", "--", str(path))
     if log.returncode != 0:
@@ -136,17 +134,17 @@ def rollback(version: int) -> dict:
     """
     current = read()
     if current["version"] == version:
-        raise PipelineError(f"{RECORD}: version {version} is already the champion")
+        raise PipelineError(f"{CHAMPION}: version {version} is already the champion")
     for commit, record in history():
         if record["version"] != version:
             continue
         storage = record.get("storage", "git")
-        source = Path(record.get("model_path") or MODEL)
+        source = Path(record.get("model_path") or CHAMPION_MODEL)
         kept = source.with_name(source.name + ".dvc") if storage == "dvc" else source
         shown = git("show", f"{commit}:{kept}", text=False)
         if shown.returncode != 0:
             raise PipelineError(f"{commit[:12]}:{kept}: not in git, so version {version} cannot be restored")
-        for stale in (MODEL, DVC_FILE):
+        for stale in (CHAMPION_MODEL, CHAMPION_DVC):
             stale.unlink(missing_ok=True)
         kept.parent.mkdir(parents=True, exist_ok=True)
         kept.write_bytes(shown.stdout)
@@ -155,5 +153,5 @@ def rollback(version: int) -> dict:
         write(restored)
         return restored
     found = sorted({r["version"] for _, r in history()})
-    raise PipelineError(f"{RECORD}: no commit in this clone's history made version {version} the champion "
+    raise PipelineError(f"{CHAMPION}: no commit in this clone's history made version {version} the champion "
                         f"(versions found: {found}; a shallow clone needs `git fetch --unshallow`)")

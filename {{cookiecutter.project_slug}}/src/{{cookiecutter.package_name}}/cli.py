@@ -11,8 +11,9 @@ import json
 import os
 import sys
 
-from .config import load_params
+from .config import load_params, primary_metric
 from .errors import PipelineError
+from .paths import CHAMPION, COMPOSE, DATA_CHECK, DATA_CHECK_HTML, DRIFT, MODEL, MODEL_DIR, PARAMS, REPORT_DIR
 
 DRIFT_EXIT = 3
 
@@ -29,7 +30,7 @@ def _infer_schema(args: argparse.Namespace, params: dict) -> int:
     inferred = contract.infer(frame, target, params["task"], int(params["checks"].get("max_categories", 50)), source)
     out = args.out or params["data"]["schema"]
     kept = contract.write(out, inferred)
-    checks.load_schema(out)  # the rules kept from the old file must still make a valid pandera schema
+    contract.pandera_schema(out)  # the rules kept from the old file must still make a valid pandera schema
     for warning in inferred.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"schema for {len(inferred.entries)} columns of {source} written to {out}"
@@ -41,7 +42,7 @@ def _infer_schema(args: argparse.Namespace, params: dict) -> int:
 def _check(args: argparse.Namespace, params: dict) -> int:
     from .stages import checks
 
-    summary = checks.run_checks(params, "reports/data_check.json", "reports/data_check.html")
+    summary = checks.run_checks(params, DATA_CHECK, DATA_CHECK_HTML)
     print(f"data checks passed for {', '.join(summary['files'])}")
     return 0
 
@@ -86,13 +87,20 @@ def _register(args: argparse.Namespace, params: dict) -> int:
 
 
 def _promote(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions
     from .stages import register
 
     result = register.promote(params, check=args.check)
     if not result["promoted"]:
+        actions.set_outputs({"promoted": "false", "version": result["version"]})
+        actions.add_summary(f"**Nothing to promote:** {result['reason']}. No pull request.")
         print(f"nothing to promote: {result['reason']}")
         return 0
-    record = result["record"]
+    record, metric = result["record"], primary_metric(params)
+    actions.set_outputs({"promoted": "true", "version": record["version"]})
+    actions.add_summary(f"**Proposed as champion v{record['version']}:** {metric} {record['metrics'].get(metric)} "
+                        f"(model sha256 `{record['model_sha256'][:12]}`, {record['storage']} storage)"
+                        + (f"; replaces v{result['replaces']}." if result["replaces"] else "; the first champion."))
     verb = "would propose" if args.check else "proposed"
     print(f"{verb} {record['model_name']} v{record['version']} as champion (model sha256 "
           f"{record['model_sha256'][:12]}, {record['storage']} storage)" + ("" if args.check else ": champion.json"))
@@ -262,7 +270,7 @@ def _deploy(args: argparse.Namespace, params: dict) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+    parser.add_argument("--params", default=PARAMS, help=f"parameters file (default: {PARAMS})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
@@ -273,9 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("infer-schema", _infer_schema, "infer the data schema from a CSV")
     sub.add_argument("csv", nargs="?", help="CSV to infer from (default: data.path)")
     sub.add_argument("--out", help="schema file to write (default: data.schema)")
-    add("check", _check, "enforce the schema and data rules; write reports/data_check.*")
+    add("check", _check, f"enforce the schema and data rules; write {DATA_CHECK} and {DATA_CHECK_HTML.name}")
     add("prepare", _prepare, "split the data into train and test sets")
-    add("train", _train, "train the model (models/model.joblib)")
+    add("train", _train, f"train the model ({MODEL})")
     add("evaluate", _evaluate, "score the model on the test split; write metrics/ and plots/")
     sub = add("gate", _gate, "check thresholds and regression against the champion")
     sub.add_argument("--base-ref", help="git ref holding the champion's metrics (default: gate.base_ref)")
@@ -292,34 +300,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--from", dest="source", choices=("champion", "candidate"), default="champion",
                      help="champion: the model champion.json names (sha256-checked); candidate: models/model.joblib "
                           "(default: champion)")
-    sub.add_argument("--out", default="build/model", help="directory to write (default: build/model)")
+    sub.add_argument("--out", default=MODEL_DIR, help=f"directory to write (default: {MODEL_DIR})")
     sub = add("serve", _serve, "serve an exported model over HTTP (FastAPI + uvicorn)")
-    sub.add_argument("--model-dir", default="build/model", help="exported model directory (default: build/model)")
+    sub.add_argument("--model-dir", default=MODEL_DIR, help=f"exported model directory (default: {MODEL_DIR})")
     sub.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     sub.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     sub = add("report", _report, "render the pipeline's outputs as Markdown for the PR comment and the job summary")
-    sub.add_argument("--out", default="pr-report",
+    sub.add_argument("--out", default=REPORT_DIR,
                      help="the report's own folder (new, empty, or an earlier report's, which is emptied): "
-                          "report.md, the plots, the HTML reports and the model (default: pr-report)")
+                          f"report.md, the plots, the HTML reports and the model (default: {REPORT_DIR})")
     sub.add_argument("--pr-number", help="pull request the report is for; written beside the report for the poster")
     sub.add_argument("--base-ref", help="branch holding the champion's metrics when the gate did not run "
                                         "(default: gate.base_ref)")
     sub.add_argument("--summary", help="file to append the report to (default: $GITHUB_STEP_SUMMARY; '' for none)")
     sub = add("post-comment", _post_comment,
               "create or update the PR's one report comment from a report folder (GitHub REST API)")
-    sub.add_argument("--from", dest="source", default="pr-report",
-                     help="the downloaded report artifact: report.md and pr-number (default: pr-report)")
+    sub.add_argument("--from", dest="source", default=REPORT_DIR,
+                     help=f"the downloaded report artifact: report.md and pr-number (default: {REPORT_DIR})")
     sub.add_argument("--repo", help="owner/name (default: $GITHUB_REPOSITORY)")
     sub.add_argument("--head-sha", help="skip posting unless the PR's head is this commit (the reported run's)")
     sub.add_argument("--expect-pr", help="fail unless the artifact names this PR (when the event knows it)")
     sub = add("champion", _champion, "show the champion recorded in champion.json (in CI also as step outputs)")
-    sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub.add_argument("--file", default=CHAMPION, help=f"champion record (default: {CHAMPION})")
     sub = add("drift-summary", _drift_summary,
-              "the drift verdict from reports/drift.json (in CI also as step outputs and the job summary)")
-    sub.add_argument("--summary", default="reports/drift.json", help="drift summary (default: reports/drift.json)")
+              f"the drift verdict from {DRIFT} (in CI also as step outputs and the job summary)")
+    sub.add_argument("--summary", default=DRIFT, help=f"drift summary (default: {DRIFT})")
     sub = add("drift-alert", _drift_alert,
               "on drift, start the retraining workflow and open or update the drift issue (GitHub REST API)")
-    sub.add_argument("--summary", default="reports/drift.json", help="drift summary (default: reports/drift.json)")
+    sub.add_argument("--summary", default=DRIFT, help=f"drift summary (default: {DRIFT})")
     sub.add_argument("--workflow", default="retrain.yml", help="workflow file to dispatch (default: retrain.yml)")
     sub.add_argument("--ref", help="branch to retrain on (default: $GITHUB_REF_NAME, else main)")
     sub.add_argument("--label", default="drift", help="label of the drift issue (default: drift)")
@@ -332,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fail unless /health reports this model version (empty: any)")
     sub = add("sync-registry", _sync_registry,
               "move the shared registry's @champion alias to the version champion.json names (after a merge)")
-    sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub.add_argument("--file", default=CHAMPION, help=f"champion record (default: {CHAMPION})")
     sub = add("remote", _remote, "pull or push what the .dvc files in git name (data, the champion's model) with "
                                  "the DVC remote, if one is configured (CI)")
     sub.add_argument("action", choices=("pull", "push"))
@@ -343,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--image", required=True, help="image to deploy, registry/name:tag")
     sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
                      help="model version the image must serve (empty: any)")
-    sub.add_argument("--compose", default="deploy/compose.yml", help="compose file (default: deploy/compose.yml)")
+    sub.add_argument("--compose", default=COMPOSE, help=f"compose file (default: {COMPOSE})")
 {%- endif %}
     return parser
 

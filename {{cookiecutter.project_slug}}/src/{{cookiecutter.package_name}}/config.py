@@ -8,14 +8,8 @@ from typing import Any
 import yaml
 
 from .errors import PipelineError
+from .paths import PARAMS
 
-# The files the stages hand to each other (dvc.yaml names the same paths). Defined here, in a module
-# that imports nothing heavy, so a stage can name another's output without importing its libraries.
-TRAIN = Path("data/prepared/train.csv")
-TEST = Path("data/prepared/test.csv")
-MODEL = Path("models/model.joblib")
-METRICS = Path("metrics/metrics.json")
-VERDICT = Path("reports/gate.json")
 # What a scikit-learn model file needs to load: MLflow's pip requirements and the joblib image's pins.
 PIP_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy")
 # Which way is better, for the gate and the reports: +1 means higher is better.
@@ -39,7 +33,7 @@ REQUIRED = {
 }
 
 
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+def load_params(path: str | Path = PARAMS) -> dict[str, Any]:
     path = Path(path)
     try:
         params = yaml.safe_load(path.read_text())
@@ -64,3 +58,8 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         if not params["data"].get(key):
             raise PipelineError(f"{path}: data.{key} is missing")
     return params
+
+
+def primary_metric(params: dict) -> str:
+    """The metric the gate names first: the one the registry, the champion record and the reports lead with."""
+    return next(iter(params["gate"]["thresholds"]))

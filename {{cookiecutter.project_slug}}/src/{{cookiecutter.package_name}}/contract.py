@@ -1,8 +1,11 @@
-"""The data contract in schema.yaml: what every CSV must hold, and the dtypes the pipeline reads it with.
+"""The data contract in schema.yaml: the one module that reads it, handing out the shape each user needs.
 
-schema.yaml is a pandera schema file; `check` enforces it with pandera (checks.py). This module reads
-and writes it as plain YAML, so the stages that only need dtypes (prepare, train, drift) do not
-import pandera, and `infer-schema` keeps the file's comments and the rules a user added.
+schema.yaml is a pandera schema file. `load` reads it as plain YAML: the columns, their dtypes (the
+pandas dtypes `read` uses) and the model's input columns (`Contract.features`), so the stages that
+need no more (prepare, train, drift, the gate) do not import pandera. `pandera_schema` is what
+`check` enforces, `input_schema` the columns and bounds the serving app validates requests with,
+`model_signature` MLflow's. `write` (infer-schema, with ruamel.yaml) keeps the file's comments and
+the rules a user added.
 
 The contract holds columns, dtypes, nullability, the target's labels and any rule the user declares.
 Ranges and categories seen in the training data are its distribution: written as comments, checked
@@ -11,6 +14,7 @@ as findings (checks.py), never as rules, so a drifting batch is reported, not re
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +67,10 @@ class Contract:
     def nullable(self, name: str) -> bool:
         return bool(self.columns[name].get("nullable", False))
 
+    def features(self, target: str) -> dict[str, str]:
+        """{column: dtype} of the model's inputs: every column but the target, in file order."""
+        return {name: entry["dtype"] for name, entry in self.columns.items() if name != target}
+
     def rules(self, name: str) -> dict:
         """The checks declared on a column (pandera's flat form and its `checks:` mapping)."""
         entry = self.columns[name]
@@ -91,6 +99,23 @@ def load(path: str | Path) -> Contract:
             # pandas reads an integer column with gaps as floats, and MLflow would then refuse it.
             raise PipelineError(f"{path}: column '{name}': an int64 column cannot be nullable; use float64")
     return Contract(str(path), {str(k): v for k, v in columns.items()}, _header(text))
+
+
+def pandera_schema(path: str | Path):
+    """schema.yaml as a pandera DataFrameSchema, for `check` (pandera is imported here only: it is slow)."""
+    import pandera.pandas as pa
+
+    load(path)
+    try:
+        return pa.DataFrameSchema.from_yaml(Path(path))
+    except Exception as exc:  # pandera raises several types for a malformed rule
+        raise PipelineError(f"{path}: not a valid pandera schema: {exc}") from None
+
+
+def features_of(text: str, target: str) -> dict[str, str]:
+    """{column: dtype} of the input columns of a schema.yaml's text, as any commit may hold it (not validated)."""
+    columns = (yaml.safe_load(text) or {}).get("columns") or {}
+    return {str(name): str((spec or {}).get("dtype")) for name, spec in columns.items() if name != target}
 
 
 def _header(text: str) -> str:
@@ -269,16 +294,17 @@ def _quote(values: pd.Series) -> str:
 
 
 def write(path: str | Path, inferred: Inferred) -> list[str]:
-    """Write schema.yaml, keeping the old file's comments and the rules declared on columns that remain.
+    """Write schema.yaml, keeping the old file's comments and settings, and the rules declared on columns that remain.
 
+    ruamel.yaml reads the old file with its comments and writes it back with the columns replaced.
     Returns the names of the columns whose declared rules were kept.
     """
+    from ruamel.yaml.comments import CommentedMap
+
     path = Path(path)
-    header, kept = HEADER, []
+    kept = []
     old = _old(path)
     if old is not None:
-        # The previous template's two-line header is replaced; anything else is the user's and stays.
-        header = HEADER if old.header.startswith(LEGACY_HEADER) or not old.header else old.header
         for name, entry in inferred.entries.items():
             rules = old.rules(name) if name in old.columns else {}
             rules = {k: v for k, v in rules.items() if not _was_inferred(k, v, inferred.seen.get(name))
@@ -286,15 +312,70 @@ def write(path: str | Path, inferred: Inferred) -> list[str]:
             if rules:
                 entry.update(rules)
                 kept.append(name)
-    body = ["schema_type: dataframe", "api: pandas", "columns:"]
+    document = _document(path, old)
+    columns = CommentedMap()
     for name, entry in inferred.entries.items():
-        line = yaml.safe_dump({name: entry}, default_flow_style=True, sort_keys=False, width=10**6).strip()
+        columns[name] = _flow(entry)
         role = "the target: never nullable" if name == inferred.target else None
-        note = "; ".join(filter(None, [role, inferred.comments.get(name)]))
-        body.append(f"  {line[1:-1]}" + (f"  # {note}" if note else ""))
-    body += ["strict: true", "name: data"]
-    path.write_text(header + "\n".join(body) + "\n")
+        if note := "; ".join(filter(None, [role, inferred.comments.get(name)])):
+            # Two spaces after the entry: the column of `#` counts the two-space indent of the entry's line.
+            columns.yaml_add_eol_comment(note, name, column=len(_dump({name: columns[name]}).rstrip("\n")) + 4)
+    document["columns"] = columns
+    # The previous template's two-line header is replaced; any other is the user's and stays in the document.
+    header = HEADER if old is None or old.header.startswith(LEGACY_HEADER) or not old.header else ""
+    if header:
+        document.ca.comment = None
+    path.write_text(header + _dump(document), encoding="utf-8")
     return kept
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    round_trip = YAML()
+    round_trip.width = 10**6  # one line per column
+    round_trip.preserve_quotes = True
+    return round_trip
+
+
+def _dump(document: object) -> str:
+    stream = io.StringIO()
+    _yaml().dump(document, stream)
+    return stream.getvalue()
+
+
+def _document(path: Path, old: Contract | None):
+    """The old file with its comments and settings (ruamel.yaml), or a new one when there is none to keep."""
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
+
+    if old is not None:
+        try:
+            document = _yaml().load(path.read_text())
+        except YAMLError:
+            document = None  # PyYAML read it, ruamel.yaml does not: replaced whole
+        if isinstance(document, CommentedMap):
+            return document
+    return CommentedMap([("schema_type", "dataframe"), ("api", "pandas"), ("columns", None), ("strict", True),
+                         ("name", "data")])
+
+
+def _flow(value: Any) -> Any:
+    """A column entry as a one-line flow mapping, with strings quoted where PyYAML would read them otherwise."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
+    if isinstance(value, dict):
+        node = CommentedMap((str(k), _flow(v)) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        node = CommentedSeq(_flow(v) for v in value)
+    elif isinstance(value, str) and yaml.safe_dump(value, allow_unicode=True).startswith(("'", '"')):
+        # pandera reads the file with PyYAML (YAML 1.1): there yes, no, on, off and 007 are not strings.
+        return SingleQuotedScalarString(value)
+    else:
+        return value
+    node.fa.set_flow_style()
+    return node
 
 
 LEGACY_HEADER = "# Data contract enforced on every run by"
@@ -314,7 +395,46 @@ def _was_inferred(rule: str, value: Any, seen: Any) -> bool:
     return rule == "isin" and isinstance(seen, set) and set(map(str, value or [])) == seen
 
 
-# --------------------------------------------------------------------------- MLflow
+# --------------------------------------------------------------------------- serving and MLflow
+
+
+# pandera check -> (its statistic, the input_schema.json key the server turns into a bound)
+BOUND_CHECKS = {
+    "greater_than_or_equal_to": ("min_value", "minimum"),
+    "greater_than": ("min_value", "exclusive_minimum"),
+    "less_than_or_equal_to": ("max_value", "maximum"),
+    "less_than": ("max_value", "exclusive_maximum"),
+}
+
+
+def input_schema(params: dict, features: list[str] | None = None) -> list[dict]:
+    """The model's input columns for serving (input_schema.json): dtype, nullability and the declared bounds
+    and categories, as pandera reads them. `features`: the model's columns (default: all but the target)."""
+    path = params["data"]["schema"]
+    schema = pandera_schema(path)
+    target = params["data"]["target"]
+    names = features or [name for name in schema.columns if name != target]
+    missing = [name for name in names if name not in schema.columns]
+    if missing:
+        raise PipelineError(f"{path}: no column(s) {', '.join(missing)}, which the model takes as input")
+    return [_input_column(name, schema.columns[name]) for name in names]
+
+
+def _input_column(name: str, column: Any) -> dict:
+    # Numbers (int64 or float64 in the contract) are float64 for the API, which accepts integers as numbers.
+    entry: dict[str, Any] = {"name": name, "dtype": "float64" if str(column.dtype) in NUMERIC else "str",
+                             "nullable": bool(column.nullable)}
+    for check in column.checks:
+        stats = check.statistics or {}
+        if entry["dtype"] == "float64" and check.name == "in_range":
+            entry["minimum" if stats.get("include_min", True) else "exclusive_minimum"] = float(stats["min_value"])
+            entry["maximum" if stats.get("include_max", True) else "exclusive_maximum"] = float(stats["max_value"])
+        elif entry["dtype"] == "float64" and check.name in BOUND_CHECKS:
+            statistic, key = BOUND_CHECKS[check.name]
+            entry[key] = float(stats[statistic])
+        elif entry["dtype"] == "str" and check.name == "isin":
+            entry["allowed"] = sorted(str(value) for value in stats["allowed_values"])
+    return entry
 
 
 MLFLOW_TYPES = {"int64": "long", "float64": "double", "str": "string"}

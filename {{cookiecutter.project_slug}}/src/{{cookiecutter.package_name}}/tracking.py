@@ -20,14 +20,10 @@ import mlflow
 
 from .config import PIP_PACKAGES
 from .errors import PipelineError
+from .paths import LOGGED, METRICS, MLFLOW_DB, MLRUNS, TEST, TRAIN, VERDICT, read_output
 
-EMBEDDED_DB = Path("mlflow.db")
-EMBEDDED_URI = "sqlite:///mlflow.db"  # as configured: the embedded store, wherever the checkout is
-EMBEDDED_ARTIFACTS = Path("mlruns")
+EMBEDDED_URI = f"sqlite:///{MLFLOW_DB}"  # as configured: the embedded store, wherever the checkout is
 ROOT_TAG = "project_root"  # where the embedded store was last used, to re-root it after a move
-LOGGED_FILES = {"metrics": ["metrics/metrics.json"], "plots": ["plots"],
-                "reports": ["reports/data_check.json", "reports/data_check.html", "reports/gate.json",
-                            "reports/drift.json", "reports/drift.html"]}
 
 
 def tracking_uri(params: dict) -> str:
@@ -36,12 +32,12 @@ def tracking_uri(params: dict) -> str:
     if configured and configured != EMBEDDED_URI:
         return configured
     # Absolute in this process (MLflow caches one store per URI); the store itself is re-rooted on moves.
-    return f"sqlite:///{EMBEDDED_DB.resolve()}"
+    return f"sqlite:///{MLFLOW_DB.resolve()}"
 
 
 def shared(params: dict) -> bool:
     """True for a store outside this checkout (a tracking server, most often), which other runs also use."""
-    return tracking_uri(params) != f"sqlite:///{EMBEDDED_DB.resolve()}"
+    return tracking_uri(params) != f"sqlite:///{MLFLOW_DB.resolve()}"
 
 
 def reroot(db: Path, old: str, new: str) -> int:
@@ -73,14 +69,14 @@ def setup(params: dict) -> str:
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         # The embedded store keeps artifacts beside mlflow.db, so `mlflow ui` in the repo shows them.
-        location = EMBEDDED_ARTIFACTS.resolve().as_uri() if embedded else None
+        location = MLRUNS.resolve().as_uri() if embedded else None
         experiment_id = mlflow.create_experiment(name, artifact_location=location,
                                                  tags={ROOT_TAG: root} if embedded else None)
     else:
         experiment_id = experiment.experiment_id
         old = experiment.tags.get(ROOT_TAG)
         if embedded and old and old != root:
-            reroot(EMBEDDED_DB, old, root)
+            reroot(MLFLOW_DB, old, root)
             mlflow.MlflowClient().set_experiment_tag(experiment_id, ROOT_TAG, root)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
@@ -106,6 +102,17 @@ def git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
+def run_facts(params: dict) -> dict:
+    """What the pipeline's files say about this run, for the MLflow run and the registry."""
+    import pandas as pd
+
+    from .champion import sha256_file
+
+    return {"metrics": read_output(METRICS, "evaluate"), "gate": read_output(VERDICT, "gate"),
+            "data_sha256": sha256_file(params["data"]["path"]),
+            "train": pd.read_csv(TRAIN), "test": pd.read_csv(TEST)}
+
+
 def log_run(params: dict, facts: dict, model: object | None = None, signature: object | None = None,
             input_example: object | None = None) -> dict:
     """Log one pipeline run: params, metrics, datasets, plots, reports, and the model if given.
@@ -127,8 +134,8 @@ def log_run(params: dict, facts: dict, model: object | None = None, signature: o
                 dataset = mlflow.data.from_pandas(frame, source=params["data"]["path"], targets=target,
                                                   name=f"{Path(params['data']['path']).stem}-{context}")
             mlflow.log_input(dataset, context=context)
-        for folder, paths in LOGGED_FILES.items():
-            for path in map(Path, paths):
+        for folder, paths in LOGGED.items():
+            for path in paths:
                 files = sorted(path.iterdir()) if path.is_dir() else [path] if path.is_file() else []
                 for file in files:
                     if file.is_file() and not file.name.startswith("."):  # not DVC's .gitignore

@@ -12,7 +12,7 @@ import os
 import uuid
 from pathlib import Path
 
-CHAMPION = Path("champion.json")  # champion.RECORD
+from ..paths import CHAMPION
 
 
 def set_outputs(values: dict, env: dict | None = None) -> bool:

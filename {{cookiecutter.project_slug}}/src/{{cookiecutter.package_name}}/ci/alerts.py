@@ -17,9 +17,10 @@ import re
 from pathlib import Path
 
 from ..errors import PipelineError
+from ..paths import DRIFT
 from . import actions
 from .comment import DEFAULT_API, GitHub
-from .report import DRIFT, PACKAGE, code, drift_section, number, run_links
+from .report import PACKAGE, code, drift_section, number, run_links
 
 MARKER = f"<!-- {PACKAGE}-drift -->"  # hidden first line of the issue: finds it again
 LABEL = "drift"

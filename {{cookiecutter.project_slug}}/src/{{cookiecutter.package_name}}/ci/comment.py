@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import PipelineError
-from .report import COMMENT_LIMIT, MARKER, PR_NUMBER_FILE, REPO, parse_pr_number, truncate
+from ..paths import PR_NUMBER_FILE, REPORT
+from .report import COMMENT_LIMIT, MARKER, REPO, parse_pr_number, truncate
 
 DEFAULT_API = "https://api.github.com"
 PER_PAGE = 100
@@ -141,7 +142,7 @@ def prepare_body(text: str, marker: str = MARKER) -> str:
 
 def read_report(source: Path) -> tuple[int, str]:
     """(PR number, body) from the report directory, validated: its content came from the PR."""
-    number_file, report = source / PR_NUMBER_FILE, source / "report.md"
+    number_file, report = source / PR_NUMBER_FILE, source / REPORT
     for path in (number_file, report):
         if not path.is_file():
             raise PipelineError(f"{path}: not found; is {source} the downloaded report artifact?")

@@ -22,6 +22,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+from .. import paths
 from ..errors import PipelineError
 
 LEVEL = int("{{ cookiecutter.mlops_level }}")
@@ -30,27 +31,6 @@ PACKAGE = __name__.split(".")[0]
 MARKER = f"<!-- {PACKAGE}-report -->"
 COMMENT_LIMIT = 65_536  # characters in an issue or PR comment body
 SUMMARY_LIMIT = 1024 * 1024  # bytes of $GITHUB_STEP_SUMMARY per step
-DEFAULT_OUT = Path("pr-report")  # the report's own folder: report.md and the files worth opening
-REPORT = "report.md"
-PR_NUMBER_FILE = "pr-number"  # beside the report: the PR the poster comments on
-FULL_REPORT = "report-full.md"  # written beside the report when the comment had to be cut
-OWNER = ".report-folder"  # marks a folder `report` made, which it may empty and rewrite
-
-DATA_CHECK = Path("reports/data_check.json")
-DATA_CHECK_HTML = Path("reports/data_check.html")
-METRICS = Path("metrics/metrics.json")  # config.METRICS (not imported: this module imports the standard library only)
-GATE = Path("reports/gate.json")
-DRIFT = Path("reports/drift.json")
-DRIFT_HTML = Path("reports/drift.html")
-REGISTRATION = Path("reports/registration.json")
-MODEL = Path("models/model.joblib")
-RUN_INFO = Path("models/run.json")
-PLOTS = Path("plots")  # evaluate's PNGs and the data they draw (plots.py)
-CONFUSION = PLOTS / "confusion.csv"
-PREDICTIONS = PLOTS / "predictions.csv"
-PER_CLASS = PLOTS / "per_class.json"
-IMPORTANCE = PLOTS / "importance.csv"
-
 MAX_FAILURES = 30  # data-check failure rows in the table; the HTML report has them all
 MAX_DRIFT_ROWS = 10
 MAX_CLASSES = 12  # a larger confusion matrix or per-class table is left to the PNG and plots/per_class.json
@@ -133,7 +113,7 @@ def truncate(text: str, limit: int, unit: str = "characters", what: str = "comme
     def note(left_out: int) -> str:
         return (
             f"\n\n> [!WARNING]\n> Truncated to fit GitHub's limit for a {what} ({limit:,} {unit}): "
-            f"{left_out:,} {unit} left out. The full report is `{FULL_REPORT}` in the run's artifacts.\n"
+            f"{left_out:,} {unit} left out. The full report is `{paths.FULL_REPORT}` in the run's artifacts.\n"
         )
 
     total = _size(text, unit)
@@ -160,7 +140,7 @@ def data_check_section(summary: dict | None) -> tuple[str, str]:
     """(headline, section) for reports/data_check.json."""
     if summary is None:
         return "data checks ⚠️ not run", (
-            f"### Data checks\n\n⚠️ No data-check report (`{DATA_CHECK}`): the `check` stage did not run.\n"
+            f"### Data checks\n\n⚠️ No data-check report (`{paths.DATA_CHECK}`): the `check` stage did not run.\n"
         )
     passed = bool(summary.get("passed"))
     files = summary.get("files") or {}
@@ -229,7 +209,7 @@ def metrics_section(metrics: dict | None, gate: dict | None, params: dict, base_
     if metrics is None and gate is not None:
         metrics = gate.get("candidate")
     if metrics is None:
-        lines.append(f"⚠️ No metrics (`{METRICS}`): the pipeline stopped before the `evaluate` stage.")
+        lines.append(f"⚠️ No metrics (`{paths.METRICS}`): the pipeline stopped before the `evaluate` stage.")
         return "gate ⚠️ not run", "\n".join(lines) + "\n" + _verdict_lines(None, stale=False)
     from ..config import DIRECTION as direction  # +1: higher is better (config imports nothing heavy)
 
@@ -260,13 +240,13 @@ def metrics_section(metrics: dict | None, gate: dict | None, params: dict, base_
     elif incomparable:
         lines.append("**No comparable champion**, so no regression check:")
     else:
-        lines.append(f"No champion yet: no `champion.json` or `{METRICS}` committed on the base branch.")
+        lines.append(f"No champion yet: no `{paths.CHAMPION}` or `{paths.METRICS}` committed on the base branch.")
     if champions and incomparable:
         lines.append("\nNot compared:")
     for item in incomparable:
         lines.append(f"- {code(item.get('source', 'champion'), 80)}: {_plain(item.get('reason', 'no reason given'))}")
     if gate is None:
-        lines.append(f"\n⚠️ The gate did not run, so these may be the metrics committed in `{METRICS}` "
+        lines.append(f"\n⚠️ The gate did not run, so these may be the metrics committed in `{paths.METRICS}` "
                      "rather than this run's.")
     stale = gate is not None and isinstance(gate.get("candidate"), dict) and gate["candidate"] != metrics
     verdict = _verdict_lines(gate, stale)
@@ -280,7 +260,7 @@ def metrics_section(metrics: dict | None, gate: dict | None, params: dict, base_
 def _verdict_lines(gate: dict | None, stale: bool) -> str:
     lines = ["### Gate verdict", ""]
     if gate is None:
-        lines.append(f"⚠️ No verdict (`{GATE}`): the `gate` stage did not run.")
+        lines.append(f"⚠️ No verdict (`{paths.VERDICT}`): the `gate` stage did not run.")
         return "\n".join(lines) + "\n"
     passed = bool(gate.get("passed"))
     lines.append(f"{_icon(passed)} **{'Passed' if passed else 'Failed'}**" +
@@ -288,7 +268,7 @@ def _verdict_lines(gate: dict | None, stale: bool) -> str:
     for reason in gate.get("reasons") or []:
         lines.append(f"- {_plain(reason)}")
     if stale:
-        lines.append(f"\n⚠️ The verdict is for other metrics than `{METRICS}`: rerun the gate.")
+        lines.append(f"\n⚠️ The verdict is for other metrics than `{paths.METRICS}`: rerun the gate.")
     return "\n".join(lines) + "\n"
 
 
@@ -312,7 +292,7 @@ def _severity(column: dict) -> float:
 def drift_section(drift: dict | None) -> tuple[str, str]:
     lines = ["### Drift", ""]
     if drift is None:
-        lines.append(f"⚠️ No drift summary (`{DRIFT}`): the `drift` stage did not run.")
+        lines.append(f"⚠️ No drift summary (`{paths.DRIFT}`): the `drift` stage did not run.")
         return "drift ⚠️ not run", "\n".join(lines) + "\n"
     columns = [c for c in drift.get("columns") or [] if isinstance(c, dict)]
     drifted = sum(bool(c.get("drifted")) for c in columns)
@@ -456,13 +436,13 @@ def plot_section(task: str, links: dict, artifact: str | None, images: list[str]
     """Tables of what evaluate's plots show, and where their PNGs are (a comment cannot embed a file)."""
     lines: list[str] = []
     if task == "classification":
-        if rows := _rows(CONFUSION):
+        if rows := _rows(paths.CONFUSION):
             lines += _confusion_lines(rows)
-        if (table := _read_json(PER_CLASS)) is not None:
+        if (table := _read_json(paths.PER_CLASS)) is not None:
             lines += ["", *_per_class_lines(table)]
-    elif rows := _rows(PREDICTIONS):
+    elif rows := _rows(paths.PREDICTIONS):
         lines += _residual_lines(rows)
-    lines += ["", *_importance_lines(_rows(IMPORTANCE), "f1_macro" if task == "classification" else "r2")]
+    lines += ["", *_importance_lines(_rows(paths.IMPORTANCE), "f1_macro" if task == "classification" else "r2")]
     if images:
         names = ", ".join(f"`{name}`" for name in images)
         if artifact is None:
@@ -489,22 +469,23 @@ def links_section(links: dict, artifact: str, bundled: list[str], level: int) ->
     else:
         lines.append("- Built outside GitHub Actions: no run to link to." +
                      (f" Files beside the report: {', '.join(listed)}." if listed else ""))
-    if level >= 1 and (registration := _read_json(REGISTRATION)) is not None:
+    if level >= 1 and (registration := _read_json(paths.REGISTRATION)) is not None:
         lines.append(f"- Model: registered as {code(registration.get('model_name', '?'))} version "
                      f"{code(registration.get('version', '?'))} (`@challenger`), MLflow run "
                      f"{code(registration.get('run_id', '?'))}.")
-    elif level >= 1 and (run_info := _read_json(RUN_INFO)) is not None:
+    elif level >= 1 and (run_info := _read_json(paths.RUN_INFO)) is not None:
         lines.append(f"- Model: MLflow run {code(run_info.get('run_id', '?'))} (not registered).")
     return "\n".join(lines) + "\n"
 
 
 def bundle(out_dir: Path, level: int) -> list[str]:
     """Copy the reports worth opening, the plots and the model into the report's folder, for the artifact."""
-    files = [(DATA_CHECK_HTML, "data_check.html"), (DATA_CHECK, "data_check.json")]
+    files = [(paths.DATA_CHECK_HTML, "data_check.html"), (paths.DATA_CHECK, "data_check.json")]
     if level >= 1:
-        files += [(DRIFT_HTML, "drift.html"), (DRIFT, "drift.json"), (GATE, "gate.json"), (METRICS, "metrics.json"),
-                  (MODEL, "model/model.joblib"), (RUN_INFO, "model/run.json")]
-        files += [(path, f"plots/{path.name}") for path in sorted(PLOTS.glob("*"))
+        files += [(paths.DRIFT_HTML, "drift.html"), (paths.DRIFT, "drift.json"), (paths.VERDICT, "gate.json"),
+                  (paths.METRICS, "metrics.json"), (paths.MODEL, "model/model.joblib"),
+                  (paths.RUN_INFO, "model/run.json")]
+        files += [(path, f"plots/{path.name}") for path in sorted(paths.PLOTS.glob("*"))
                   if path.is_file() and not path.name.startswith(".")]  # not DVC's .gitignore
     copied = []
     for source, name in files:
@@ -529,13 +510,13 @@ def build(
     links = run_links(env)
     bundled = bundle(out_dir, level) if out_dir is not None else []
     headlines, sections = [], []
-    headline, section = data_check_section(_read_json(DATA_CHECK))
+    headline, section = data_check_section(_read_json(paths.DATA_CHECK))
     if level >= 1:
-        gate_headline, metrics = metrics_section(_read_json(METRICS), _read_json(GATE), params, base_ref)
-        drift_headline, drift = drift_section(_read_json(DRIFT))
+        gate_headline, metrics = metrics_section(_read_json(paths.METRICS), _read_json(paths.VERDICT), params, base_ref)
+        drift_headline, drift = drift_section(_read_json(paths.DRIFT))
         headlines += [gate_headline, headline, drift_headline]
         if out_dir is None:
-            images = [path.as_posix() for path in sorted(PLOTS.glob("*.png"))]
+            images = [path.as_posix() for path in sorted(paths.PLOTS.glob("*.png"))]
         else:
             images = [name for name in bundled if name.startswith("plots/") and name.endswith(".png")]
         plot = plot_section(params["task"], links, None if out_dir is None else artifact, images)
@@ -559,22 +540,23 @@ def own_folder(folder: Path) -> None:
     Anything else is refused, so `--out ~` or `--out src` never mixes the report into a user's files.
     """
     if folder.suffix.lower() == ".md":
-        raise PipelineError(f"--out {folder}: give the report's folder; {REPORT} is written inside it")
+        raise PipelineError(f"--out {folder}: give the report's folder; {paths.REPORT} is written inside it")
     if folder.exists() and not folder.is_dir():
         raise PipelineError(f"--out {folder}: exists and is not a folder")
-    if folder.is_dir() and not (folder / OWNER).is_file() and any(folder.iterdir()):
+    if folder.is_dir() and not (folder / paths.REPORT_OWNER).is_file() and any(folder.iterdir()):
         raise PipelineError(f"--out {folder}: the folder holds files that `report` did not write; "
                             "give a new or empty folder")
     if folder.is_dir():
         for child in folder.iterdir():  # an earlier report's files: none may outlive this run
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / OWNER).write_text(f"Written by `python -m {PACKAGE} report`, which empties this folder on every run.\n")
+    (folder / paths.REPORT_OWNER).write_text(
+        f"Written by `python -m {PACKAGE} report`, which empties this folder on every run.\n")
 
 
 def write(
     params: dict,
-    out: Path = DEFAULT_OUT,
+    out: Path = paths.REPORT_DIR,
     *,
     pr_number: object = None,
     summary_path: str | None = None,
@@ -590,11 +572,11 @@ def write(
     full = build(params, level=level, out_dir=folder, pr_number=pr, base_ref=base_ref, artifact=folder.name,
                  env=env)
     comment, cut = truncate(full, COMMENT_LIMIT, "characters", "comment")
-    (folder / REPORT).write_text(comment)
+    (folder / paths.REPORT).write_text(comment)
     if cut:
-        (folder / FULL_REPORT).write_text(full)
+        (folder / paths.FULL_REPORT).write_text(full)
     if pr is not None:
-        (folder / PR_NUMBER_FILE).write_text(f"{pr}\n")
+        (folder / paths.PR_NUMBER_FILE).write_text(f"{pr}\n")
     summary_written = False
     if summary_path:
         summary = Path(summary_path)
@@ -605,5 +587,5 @@ def write(
             with summary.open("a", encoding="utf-8") as handle:
                 handle.write(text)
             summary_written = True
-    return {"out": str(folder / REPORT), "characters": len(comment), "truncated": cut, "pr_number": pr,
+    return {"out": str(folder / paths.REPORT), "characters": len(comment), "truncated": cut, "pr_number": pr,
             "summary": summary_written}

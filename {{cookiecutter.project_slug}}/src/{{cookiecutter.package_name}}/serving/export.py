@@ -19,24 +19,15 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from .. import champion
-from ..config import METRICS, MODEL, PIP_PACKAGES
-from ..contract import NUMERIC
+from .. import champion, contract, paths
+from ..config import PIP_PACKAGES
 from ..errors import PipelineError
-from ..stages import checks, prepare
+from ..stages import prepare
 from . import onnx_export
-from .serve import METADATA_FILE, MODEL_FILE, ONNX_FILE, REQUIREMENTS_FILE, SCHEMA_FILE
 
 # What the image installs besides the project's own (serving core) dependencies, per runtime.
 RUNTIME_PACKAGES = {"onnx": ("onnxruntime", "numpy"), "sklearn": PIP_PACKAGES}
 
-# pandera check -> (its statistic, the input_schema.json key the server turns into a bound)
-BOUND_CHECKS = {
-    "greater_than_or_equal_to": ("min_value", "minimum"),
-    "greater_than": ("min_value", "exclusive_minimum"),
-    "less_than_or_equal_to": ("max_value", "maximum"),
-    "less_than": ("max_value", "exclusive_maximum"),
-}
 
 
 def load(params: dict, source: str = "champion") -> tuple[Any, dict]:
@@ -53,10 +44,10 @@ def load(params: dict, source: str = "champion") -> tuple[Any, dict]:
                 "run_id": record.get("run_id"), "metrics": record.get("metrics") or {},
                 "git_commit": record.get("trained_from"), "model_sha256": record["model_sha256"]}
     elif source == "candidate":
-        path = MODEL
+        path = paths.MODEL
         if not path.is_file():
             raise PipelineError(f"{path}: not found; run the pipeline first (`dvc repro train evaluate`)")
-        metrics = json.loads(METRICS.read_text()) if METRICS.is_file() else {}
+        metrics = json.loads(paths.METRICS.read_text()) if paths.METRICS.is_file() else {}
         info = {"model_name": params["mlflow"]["model_name"], "version": None, "alias": "candidate",
                 "run_id": None, "metrics": metrics, "git_commit": champion.git("rev-parse", "HEAD").stdout.strip()
                 or None, "model_sha256": champion.sha256_file(path)}
@@ -65,44 +56,15 @@ def load(params: dict, source: str = "champion") -> tuple[Any, dict]:
     return joblib.load(path), info
 
 
-def _column(name: str, column: Any) -> dict:
-    # Numbers (int64 or float64 in the contract) are float64 for the API, which accepts integers as numbers.
-    entry: dict[str, Any] = {"name": name, "dtype": "float64" if str(column.dtype) in NUMERIC else "str",
-                             "nullable": bool(column.nullable)}
-    for check in column.checks:
-        stats = check.statistics or {}
-        if entry["dtype"] == "float64" and check.name == "in_range":
-            entry["minimum" if stats.get("include_min", True) else "exclusive_minimum"] = float(stats["min_value"])
-            entry["maximum" if stats.get("include_max", True) else "exclusive_maximum"] = float(stats["max_value"])
-        elif entry["dtype"] == "float64" and check.name in BOUND_CHECKS:
-            statistic, key = BOUND_CHECKS[check.name]
-            entry[key] = float(stats[statistic])
-        elif entry["dtype"] == "str" and check.name == "isin":
-            entry["allowed"] = sorted(str(value) for value in stats["allowed_values"])
-    return entry
-
-
-def input_schema(params: dict, features: list[str] | None = None) -> list[dict]:
-    """The model's input columns as described by the data schema (the target left out)."""
-    path = params["data"]["schema"]
-    schema = checks.load_schema(path)
-    target = params["data"]["target"]
-    names = features or [name for name in schema.columns if name != target]
-    missing = [name for name in names if name not in schema.columns]
-    if missing:
-        raise PipelineError(f"{path}: no column(s) {', '.join(missing)}, which the model takes as input")
-    return [_column(name, schema.columns[name]) for name in names]
-
-
 def held_out_split(params: dict, columns: list[dict]) -> pd.DataFrame:
     """The prepared test split's input columns, as the schema types them; made by `prepare` if absent."""
-    if not prepare.TEST.is_file():
+    if not paths.TEST.is_file():
         prepare.run(params)  # seeded: the same split the pipeline made from the same data
     dtypes = {c["name"]: ("float64" if c["dtype"] == "float64" else object) for c in columns}
-    frame = pd.read_csv(prepare.TEST, dtype=dtypes)
+    frame = pd.read_csv(paths.TEST, dtype=dtypes)
     missing = [name for name in dtypes if name not in frame.columns]
     if missing:
-        raise PipelineError(f"{prepare.TEST}: no column(s) {', '.join(missing)}, which the model takes as input")
+        raise PipelineError(f"{paths.TEST}: no column(s) {', '.join(missing)}, which the model takes as input")
     return frame[list(dtypes)]
 
 
@@ -117,21 +79,21 @@ def write(out: str | Path, model: Any, metadata: dict, columns: list[dict], held
     converted, conversion = onnx_export.export(model, columns, held_out, metadata.get("task", ""))
     runtime = "onnx" if converted is not None else "sklearn"
     metadata = {**metadata, "runtime": runtime, "conversion": conversion}
-    (out / ONNX_FILE).unlink(missing_ok=True)  # a stale one from an earlier export must not be served
+    (out / paths.ONNX_FILE).unlink(missing_ok=True)  # a stale one from an earlier export must not be served
     if converted is not None:
-        (out / ONNX_FILE).write_bytes(converted)
+        (out / paths.ONNX_FILE).write_bytes(converted)
     else:
         print(f"export: serving model.joblib: ONNX conversion {conversion['status']}: {conversion['message']}",
               file=sys.stderr)
-    joblib.dump(model, out / MODEL_FILE)
-    (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-    (out / SCHEMA_FILE).write_text(json.dumps({"columns": columns}, indent=2) + "\n")
+    joblib.dump(model, out / paths.MODEL_FILE)
+    (out / paths.METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    (out / paths.SCHEMA_FILE).write_text(json.dumps({"columns": columns}, indent=2) + "\n")
     pins = [f"{name}=={version(name)}" for name in RUNTIME_PACKAGES[runtime]]
-    (out / REQUIREMENTS_FILE).write_text("\n".join(pins) + "\n")
+    (out / paths.REQUIREMENTS_FILE).write_text("\n".join(pins) + "\n")
     return metadata
 
 
-def run(params: dict, source: str = "champion", out: str | Path = "build/model") -> dict:
+def run(params: dict, source: str = "champion", out: str | Path = paths.MODEL_DIR) -> dict:
     model, record = load(params, source)
     features = [str(name) for name in getattr(model, "feature_names_in_", [])]
     metadata = {
@@ -140,5 +102,5 @@ def run(params: dict, source: str = "champion", out: str | Path = "build/model")
         "target": params["data"]["target"],
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (UTC is 3.11+)
     }
-    columns = input_schema(params, features or None)
+    columns = contract.input_schema(params, features or None)
     return write(out, model, metadata, columns, held_out_split(params, columns))

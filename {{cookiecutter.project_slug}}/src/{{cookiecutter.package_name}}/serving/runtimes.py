@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-FILES = {"onnx": "model.onnx", "sklearn": "model.joblib"}
+from ..paths import MODEL_FILE, ONNX_FILE
+
+FILES = {"onnx": ONNX_FILE, "sklearn": MODEL_FILE}
 # A string tensor cannot hold NaN, so a missing string goes in as "" and the graph imputes it (onnx_export.py).
 MISSING = ""
 # A real "" is not missing for scikit-learn but an unknown category: it goes in as another unknown string.

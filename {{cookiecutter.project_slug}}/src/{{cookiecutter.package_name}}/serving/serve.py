@@ -25,13 +25,9 @@ from pydantic import BeforeValidator, ConfigDict, Field, StrictStr, create_model
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import PipelineError
+from ..paths import METADATA_FILE, SCHEMA_FILE
 from . import runtimes
 
-MODEL_FILE = runtimes.FILES["sklearn"]  # always written by export; the fallback runtime
-ONNX_FILE = runtimes.FILES["onnx"]  # written when the converted model passed verification
-METADATA_FILE = "metadata.json"
-SCHEMA_FILE = "input_schema.json"
-REQUIREMENTS_FILE = "requirements.txt"  # the runtime's libraries, pinned (what the image installs)
 DEFAULT_MAX_ROWS = 1000
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 LISTED_ERRORS = 20  # validation errors listed in one response; `error_count` counts them all

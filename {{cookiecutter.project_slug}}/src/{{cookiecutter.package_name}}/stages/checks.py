@@ -61,15 +61,6 @@ class Failure:
 # --------------------------------------------------------------------------- reading
 
 
-def load_schema(path: str | Path) -> pa.DataFrameSchema:
-    """schema.yaml as a pandera schema (contract.load checks the file first)."""
-    contract.load(path)
-    try:
-        return pa.DataFrameSchema.from_yaml(Path(path))
-    except Exception as exc:  # pandera raises several types for a malformed rule
-        raise PipelineError(f"{path}: not a valid pandera schema: {exc}") from None
-
-
 def read_file(path: str | Path, str_columns: list[str] = ()) -> tuple[pd.DataFrame | None, Failure | None]:
     """The CSV as pandas reads it (text columns of the contract kept as text), or the reason it cannot be checked."""
     path = Path(path)
@@ -403,7 +394,7 @@ def check_file(path: str, schema: pa.DataFrameSchema, params: dict, role: str,
 def run_checks(params: dict, json_path: str, html_path: str) -> dict:
     """The `check` stage: the training data, then the current batch (if configured) against it."""
     schema_path = params["data"]["schema"]
-    schema = load_schema(schema_path)
+    schema = contract.pandera_schema(schema_path)
     results: dict[str, dict] = {}
     training, results[params["data"]["path"]] = check_file(params["data"]["path"], schema, params, TRAINING)
     current = params["drift"].get("current")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from html import escape
-from pathlib import Path
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
@@ -15,10 +14,7 @@ from evidently.presets import DataDriftPreset
 
 from .. import contract
 from ..errors import CheckFailed
-from .prepare import TEST, TRAIN
-
-HTML = Path("reports/drift.html")
-SUMMARY = Path("reports/drift.json")
+from ..paths import DRIFT, DRIFT_HTML, TEST, TRAIN
 
 
 def _cap(frame: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
@@ -35,7 +31,7 @@ def load_batches(params: dict, current_path: str | None) -> tuple[pd.DataFrame, 
         # Not a file the check stage covered: hold it to the contract here (distribution is what drift measures).
         from . import checks
 
-        schema = checks.load_schema(params["data"]["schema"])
+        schema = contract.pandera_schema(params["data"]["schema"])
         current, entry = checks.check_file(current_path, schema, params, checks.CURRENT)
         if entry["failures"]:
             raise CheckFailed("\n".join(f.message() for f in entry["failures"]))
@@ -97,10 +93,10 @@ def run(params: dict, current_path: str | None = None) -> dict:
     result, snapshot = detect(reference, current, float(settings["share_threshold"]))
     summary = {"note": note, "reference": str(TRAIN), "current": used_path, **rows,
                "sampled_rows": {"reference": len(reference), "current": len(current)}, **result}
-    HTML.parent.mkdir(parents=True, exist_ok=True)
+    DRIFT_HTML.parent.mkdir(parents=True, exist_ok=True)
     # Evidently's page has no <title>: name the report in the browser tab and in MLflow's artifact view.
     title = f"<title>Drift report: {escape(used_path)} vs the training split</title>"
     page = snapshot.get_html_str(as_iframe=False)
-    HTML.write_text(page.replace('<meta charset="UTF-8">', '<meta charset="UTF-8">' + title, 1), encoding="utf-8")
-    SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
+    DRIFT_HTML.write_text(page.replace('<meta charset="UTF-8">', '<meta charset="UTF-8">' + title, 1), encoding="utf-8")
+    DRIFT.write_text(json.dumps(summary, indent=2) + "\n")
     return summary

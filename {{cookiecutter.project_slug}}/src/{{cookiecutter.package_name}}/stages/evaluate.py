@@ -12,12 +12,10 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from ..config import DIRECTION, METRICS, MODEL, TEST, TRAIN
 from ..errors import CheckFailed
+from ..paths import METRICS, MODEL, TEST, TRAIN
 from . import plots
 from .train import read_split
-
-__all__ = ["DIRECTION", "METRICS", "run", "score"]
 
 
 def score(task: str, y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray | None = None) -> dict[str, float]:

@@ -10,24 +10,15 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import yaml
 
 from .. import champion
-from ..config import DIRECTION, METRICS, VERDICT
+from ..config import DIRECTION
+from ..contract import features_of
 from ..errors import CheckFailed, PipelineError
-
-__all__ = ["VERDICT", "champions_at", "decide", "primary_metric", "run", "schema_features"]
-
-
-def primary_metric(params: dict) -> str:
-    return next(iter(params["gate"]["thresholds"]))
-
-
-def schema_features(text: str, target: str) -> dict[str, str]:
-    """{column: dtype} of a schema.yaml's input columns (the target left out), without pandera."""
-    columns = (yaml.safe_load(text) or {}).get("columns") or {}
-    return {str(name): str((spec or {}).get("dtype")) for name, spec in columns.items() if name != target}
+from ..paths import CHAMPION, METRICS, PARAMS, SCHEMA, VERDICT
 
 
 def _show(ref: str, path: str) -> str | None:
@@ -49,11 +40,11 @@ def resolve(base_ref: str) -> None:
 
 def trained_at(base_ref: str) -> tuple[str, dict, dict] | None:
     """(source, metrics, what it was trained for) of the champion at `base_ref`, or None."""
-    text = _show(base_ref, champion.RECORD.as_posix())
+    text = _show(base_ref, CHAMPION.as_posix())
     if text is not None:
-        record = champion.parse(text, f"{base_ref}:{champion.RECORD}")
+        record = champion.parse(text, f"{base_ref}:{CHAMPION}")
         trained = {key: record.get(key) for key in ("task", "target", "features")}
-        return f"git {base_ref}:{champion.RECORD} (v{record['version']})", record.get("metrics") or {}, trained
+        return f"git {base_ref}:{CHAMPION} (v{record['version']})", record.get("metrics") or {}, trained
     text = _show(base_ref, METRICS.as_posix())
     if text is None:
         return None
@@ -62,10 +53,10 @@ def trained_at(base_ref: str) -> tuple[str, dict, dict] | None:
     except json.JSONDecodeError:
         raise PipelineError(f"{base_ref}:{METRICS}: not valid JSON") from None
     # No champion record (level 0): what the metrics were trained for is in that commit's params and schema.
-    params = yaml.safe_load(_show(base_ref, "params.yaml") or "{}") or {}
+    params = yaml.safe_load(_show(base_ref, PARAMS.as_posix()) or "{}") or {}
     target = (params.get("data") or {}).get("target")
-    schema = _show(base_ref, str((params.get("data") or {}).get("schema") or "schema.yaml"))
-    features = schema_features(schema, target) if schema is not None and target else None
+    schema = _show(base_ref, str((params.get("data") or {}).get("schema") or SCHEMA))
+    features = features_of(schema, target) if schema is not None and target else None
     return f"git {base_ref}:{METRICS}", metrics, {"task": params.get("task"), "target": target, "features": features}
 
 
@@ -76,7 +67,7 @@ def champions_at(params: dict, base_ref: str) -> tuple[list[tuple[str, dict]], l
     if found is None:
         return [], []
     source, metrics, trained = found
-    features = schema_features(open(params["data"]["schema"]).read(), params["data"]["target"])
+    features = features_of(Path(params["data"]["schema"]).read_text(), params["data"]["target"])
     why = incomparable(trained, params, features)
     return ([], [{"source": source, "reason": why}]) if why else ([(source, metrics)], [])
 
@@ -130,9 +121,8 @@ def _log_failed(params: dict) -> None:
     """Record the rejected candidate in MLflow too (MLflow is imported only on this path: it is slow)."""
     try:
         from .. import tracking
-        from . import register
 
-        run = tracking.log_run(params, register.facts(params))
+        run = tracking.log_run(params, tracking.run_facts(params))
         print(f"the failed candidate is MLflow run {run['run_id']}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001  the gate's own verdict matters more than a tracking outage
         print(f"warning: could not log the failed candidate to MLflow: {exc}", file=sys.stderr)

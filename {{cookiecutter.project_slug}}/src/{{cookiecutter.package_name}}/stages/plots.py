@@ -17,8 +17,8 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-PLOTS = Path("plots")
-PER_CLASS = PLOTS / "per_class.json"
+from ..paths import CONFUSION, IMPORTANCE, PER_CLASS, PLOTS, PREDICTIONS
+
 SIZE, DPI = (6.4, 4.8), 100  # every PNG is 640 x 480 pixels
 MAX_POINTS = 200  # per curve: enough to draw it, small enough to keep in git
 CALIBRATION_BINS = 10
@@ -49,7 +49,7 @@ def write(task: str, model, X: pd.DataFrame, y: pd.Series, predicted: np.ndarray
         written = _regression(y, predicted)
         scorer, metric = r2, "r2"
     importance = permutation_importance(model, X, y, scorer, seed)
-    written.append(_csv(importance, "importance.csv"))
+    written.append(_csv(importance, IMPORTANCE.name))
     written.append(_importance_png(importance, metric))
     return written
 
@@ -152,7 +152,7 @@ def per_class(labels: list[str], y: pd.Series, predicted: np.ndarray, summary: d
 
 def _classification(model, y: pd.Series, predicted: np.ndarray, proba: np.ndarray | None) -> list[Path]:
     labels = [str(label) for label in getattr(model, "classes_", sorted(set(y) | set(predicted)))]
-    written = [_csv(pd.DataFrame({"actual": y.to_numpy(), "predicted": predicted}), "confusion.csv"),
+    written = [_csv(pd.DataFrame({"actual": y.to_numpy(), "predicted": predicted}), CONFUSION.name),
                _confusion_png(skm.confusion_matrix(y, predicted, labels=labels), labels)]
     frames, summary = curves(labels, y, proba)
     for name, frame in frames.items():
@@ -164,7 +164,7 @@ def _classification(model, y: pd.Series, predicted: np.ndarray, proba: np.ndarra
 def _regression(y: pd.Series, predicted: np.ndarray) -> list[Path]:
     actual = y.to_numpy(dtype=float)
     frame = pd.DataFrame({"actual": actual, "predicted": predicted, "residual": actual - predicted}).round(6)
-    return [_csv(frame, "predictions.csv"),
+    return [_csv(frame, PREDICTIONS.name),
             _scatter_png(frame, "actual", "predicted", "Predicted vs actual (test split)", "predicted_vs_actual.png",
                          identity=True),
             _scatter_png(frame, "predicted", "residual", "Residuals (test split): actual - predicted", "residuals.png")]

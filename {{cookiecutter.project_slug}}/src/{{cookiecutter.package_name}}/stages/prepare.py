@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from ..config import TEST, TRAIN
-
-__all__ = ["TEST", "TRAIN", "run"]
+from ..paths import TEST, TRAIN
 
 
 def run(params: dict) -> tuple[int, int]:
-    # Imported here: other stages import this module for its paths only. The data is read with the
-    # contract's dtypes (contract.read refuses a file that does not match them); `check`, which the
-    # stage depends on, has enforced every other rule, so pandera is not needed (nor its import).
+    # Imported here: `export` imports this module and runs it only when the split is missing. The data is
+    # read with the contract's dtypes (contract.read refuses a file that does not match them); `check`, which
+    # the stage depends on, has enforced every other rule, so pandera is not needed (nor its import).
     from sklearn.model_selection import train_test_split
 
     from .. import contract

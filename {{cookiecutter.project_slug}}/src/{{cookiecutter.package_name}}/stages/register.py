@@ -15,31 +15,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .. import champion, remote
-from ..ci import actions
-from ..config import METRICS, MODEL, TEST, TRAIN, VERDICT
+from ..config import primary_metric
 from ..errors import CheckFailed, PipelineError
-from .gate import primary_metric, schema_features
+from ..paths import CHAMPION, CHAMPION_DVC, CHAMPION_MODEL, MODEL, REGISTRATION, RUN_INFO, TRAIN, read_output
 
-REGISTRATION = Path("reports/registration.json")
-RUN_INFO = Path("models/run.json")
-CHAMPION = champion.RECORD
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib")  # what the model file depends on
 TRAINING_CODE = ("prepare.py", "train.py")
-
-
-def _json(path: Path, stage: str) -> dict:
-    if not path.is_file():
-        raise PipelineError(f"{path}: not found; run the {stage} stage first")
-    return json.loads(path.read_text())
-
-
-def facts(params: dict) -> dict:
-    """What the pipeline's files say about this run, for the MLflow run and the registry."""
-    import pandas as pd
-
-    return {"metrics": _json(METRICS, "evaluate"), "gate": _json(VERDICT, "gate"),
-            "data_sha256": champion.sha256_file(params["data"]["path"]),
-            "train": pd.read_csv(TRAIN), "test": pd.read_csv(TEST)}
 
 
 def signature_of(params: dict) -> tuple[object, object]:
@@ -58,7 +39,7 @@ def register(params: dict) -> dict:
 
     from .. import tracking
 
-    known = facts(params)
+    known = tracking.run_facts(params)
     verdict = known["gate"]
     if not verdict.get("passed"):
         raise CheckFailed(f"not registering: the gate failed ({'; '.join(verdict.get('reasons', []))})")
@@ -109,28 +90,30 @@ def inputs_sha256(params: dict, data_sha256: str) -> str:
 
 def _store(record: dict) -> None:
     """Put the model bytes where champion.json says: committed in git, or pushed to the DVC remote."""
-    for stale in (champion.MODEL, champion.DVC_FILE):
+    for stale in (CHAMPION_MODEL, CHAMPION_DVC):
         stale.unlink(missing_ok=True)
-    champion.MODEL.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(MODEL, champion.MODEL)
+    CHAMPION_MODEL.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(MODEL, CHAMPION_MODEL)
     if record["storage"] == "dvc":
         remote.authenticate(remote.default())  # a GCS or SSH key from the environment (CI)
-        for command in (["dvc", "add", str(champion.MODEL)], ["dvc", "push", str(champion.DVC_FILE)]):
+        for command in (["dvc", "add", str(CHAMPION_MODEL)], ["dvc", "push", str(CHAMPION_DVC)]):
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise PipelineError(f"`{' '.join(command)}` failed: {done.stderr.strip()[-500:]}")
-    elif champion.MODEL.stat().st_size > champion.GIT_SIZE_WARNING:
-        print(f"::warning::{champion.MODEL} is {champion.MODEL.stat().st_size >> 20} MB: configure a DVC remote "
+    elif CHAMPION_MODEL.stat().st_size > champion.GIT_SIZE_WARNING:
+        print(f"::warning::{CHAMPION_MODEL} is {CHAMPION_MODEL.stat().st_size >> 20} MB: configure a DVC remote "
               "(README, 'Where the champion's model is kept') before it reaches GitHub's 100 MB limit")
 
 
 def promote(params: dict, check: bool = False) -> dict:
     """Propose the registered candidate as the next champion: write champion.json and champion/.
 
-    With `check`, only decide. Returns {"promoted": bool, "reason"|"record": ...}; in CI the
-    decision is also a step output (`promoted`, `version`) and a line of the job summary.
+    With `check`, only decide. Returns {"promoted": False, "reason", "version": the champion's} or
+    {"promoted": True, "record", "replaces": the champion's version or None}.
     """
-    registration = _json(REGISTRATION, "register")
+    from .. import contract
+
+    registration = read_output(REGISTRATION, "register")
     current = champion.read_optional(CHAMPION)
     model_sha256 = champion.sha256_file(MODEL)
     if model_sha256 != registration.get("model_sha256"):
@@ -139,16 +122,14 @@ def promote(params: dict, check: bool = False) -> dict:
     inputs = inputs_sha256(params, data_sha256)
     reason = champion.unchanged(current, model_sha256, inputs)
     if reason:
-        actions.set_outputs({"promoted": "false", "version": current["version"]})
-        actions.add_summary(f"**Nothing to promote:** {reason}. No pull request.")
-        return {"promoted": False, "reason": reason}
+        return {"promoted": False, "reason": reason, "version": current["version"]}
     metric = primary_metric(params)
     record = {
         "model_name": params["mlflow"]["model_name"],
         "version": champion.next_version(current, registration["version"]),
         "highest_version": champion.next_version(current, registration["version"]),
         "model_sha256": model_sha256,
-        "model_path": champion.MODEL.as_posix(),
+        "model_path": CHAMPION_MODEL.as_posix(),
         "storage": "dvc" if remote.default() else "git",
         "run_id": registration["run_id"],
         "registry_version": registration["version"],
@@ -156,7 +137,7 @@ def promote(params: dict, check: bool = False) -> dict:
         "primary_metric": metric,
         "task": params["task"],
         "target": params["data"]["target"],
-        "features": schema_features(Path(params["data"]["schema"]).read_text(), params["data"]["target"]),
+        "features": contract.load(params["data"]["schema"]).features(params["data"]["target"]),
         "data_path": params["data"]["path"],
         "data_sha256": data_sha256,
         "training_rows": registration["training_rows"],
@@ -167,8 +148,4 @@ def promote(params: dict, check: bool = False) -> dict:
     if not check:
         _store(record)
         champion.write(record, CHAMPION)
-    actions.set_outputs({"promoted": "true", "version": record["version"]})
-    actions.add_summary(f"**Proposed as champion v{record['version']}:** {metric} {record['metrics'].get(metric)} "
-                   f"(model sha256 `{model_sha256[:12]}`, {record['storage']} storage)"
-                   + (f"; replaces v{current['version']}." if current else "; the first champion."))
-    return {"promoted": True, "record": record}
+    return {"promoted": True, "record": record, "replaces": current["version"] if current else None}

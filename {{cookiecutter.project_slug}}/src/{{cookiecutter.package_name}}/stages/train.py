@@ -21,8 +21,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .. import contract
-from ..config import MODEL, TRAIN
 from ..errors import PipelineError
+from ..paths import MODEL, TRAIN
 
 ESTIMATORS = {
     ("classification", "logistic_regression"): LogisticRegression,
