@@ -6,6 +6,7 @@ One table maps each optional path to the condition under which it stays. The hoo
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,17 @@ KEEP = {
     "data/raw/diabetes.csv": not CLASSIFICATION,
     "data/raw/diabetes_current.csv": not CLASSIFICATION,
     # Level 1, continuous training: scheduled and data-triggered retraining, drift monitoring.
+    # A level ships the modules (and their tests) its workflows call; the CLI offers only the commands
+    # whose modules are there. comment.py holds the GitHub client that drift alerts use too.
     ".github/workflows/retrain.yml": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/ci/promote.py": LEVEL >= 1,
+    "tests/test_promote.py": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/ci/alerts.py": LEVEL >= 1,
+    "tests/test_alerts.py": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/ci/comment.py": LEVEL >= 1,
+    "tests/test_comment.py": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/ci/registry.py": LEVEL >= 1,
+    "tests/test_registry.py": LEVEL >= 1,
     ".github/workflows/drift.yml": LEVEL >= 1,
     ".github/workflows/keepalive.yml": LEVEL >= 1,
     ".github/workflows/sync-registry.yml": LEVEL >= 1,
@@ -35,6 +46,8 @@ KEEP = {
     ".github/workflows/pr-comment.yml": LEVEL >= 2,
     ".github/workflows/deploy.yml": LEVEL >= 2,
     ".github/workflows/rollback.yml": LEVEL >= 2,
+    "src/{{ cookiecutter.package_name }}/ci/rollback.py": LEVEL >= 2,
+    "tests/test_rollback.py": LEVEL >= 2,
     # deploy_target docker-host: blue/green deploys over SSH (deploy-env.yml calls the `deploy` command).
     ".github/workflows/deploy-env.yml": DOCKER_HOST,
     "deploy": DOCKER_HOST,
@@ -42,6 +55,10 @@ KEEP = {
     "src/{{ cookiecutter.package_name }}/ci/deploy.py": DOCKER_HOST,
     "tests/test_deploy.py": DOCKER_HOST,
 }
+# Parts of a workflow that only some options use, between the lines `# >>> NAME` and `# <<< NAME`: NAME -> keep
+# it? A workflow keeps its GitHub expressions in one raw block, where Jinja cannot choose; this table does.
+SECTIONS = {"docker-host": DOCKER_HOST}
+MARKER = re.compile(r"# (>>>|<<<) ([\w-]+)")
 # What cookiecutter adds to the answers for this run only; cruft records `_template` and `_commit` instead.
 RUN_ONLY = ("_template", "_output_dir", "_repo_dir", "_checkout")
 HOW_TO_FIX = ("Generate from a git clone of the template (`git clone URL mlops-template && cookiecutter "
@@ -126,12 +143,26 @@ def record_answers() -> None:
     Path(".cruft.json").write_text(json.dumps(state, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
+def keep_sections(path: Path) -> None:
+    """Drop the section markers, and the sections whose option is off."""
+    kept, dropping = [], False
+    for line in path.read_text().splitlines(keepends=True):
+        marker = MARKER.match(line)
+        if marker and marker[2] in SECTIONS:
+            dropping = marker[1] == ">>>" and not SECTIONS[marker[2]]
+        elif not dropping:
+            kept.append(line)
+    path.write_text("".join(kept))
+
+
 def main() -> None:
     for path, keep in KEEP.items():
         target = Path(path)
         if keep or not target.exists():
             continue
         shutil.rmtree(target) if target.is_dir() else target.unlink()
+    for workflow in sorted(Path(".github/workflows").glob("*.yml")):
+        keep_sections(workflow)
     # cruft's renders (create, update, diff) carry `_commit`, and cruft writes .cruft.json itself. One written
     # here would sit in both renders that `cruft update` diffs and turn its three-way merge into .rej files.
     if "_commit" not in ANSWERS:

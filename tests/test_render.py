@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import COMBOS
+from conftest import COMBOS, TEMPLATE
 
 COMMON = {
     ".cruft.json", ".dockerignore", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".python-version",
@@ -24,9 +24,13 @@ COMMON = {
     *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
                                           "plots", "gate", "drift", "register", "ingest")),
     *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke")),
-    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts")),
+    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "markdown", "artifact", "plot_tables")),
+    # The reports' layouts (reporting.py), copied unrendered.
+    *(f"src/PKG/templates/{name}.j2" for name in ("report.md", "report_metrics.md", "report_drift.md",
+                                                  "report_plots.md", "report_data_check.md", "report_links.md",
+                                                  "data_check.html")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
-                                "test_train", "test_report", "test_comment", "test_ci", "test_champion", "test_remote",
+                                "test_train", "test_report", "test_ci", "test_champion", "test_remote",
                                 "test_evaluate", "test_layout")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
@@ -37,8 +41,12 @@ DATA = {
 }
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
-    "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive", "sync-registry")},
-    "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")},
+    # Promotion, drift alerts (with the GitHub client in comment.py) and registry sync, with their tests.
+    "1": {*(f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive", "sync-registry")),
+          *(f"src/PKG/ci/{m}.py" for m in ("promote", "alerts", "comment", "registry")),
+          *(f"tests/test_{m}.py" for m in ("promote", "alerts", "comment", "registry"))},
+    "2": {*(f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")),
+          "src/PKG/ci/rollback.py", "tests/test_rollback.py"},
 }
 # Level 2 with deploy_target docker-host: blue/green deploys over SSH.
 DOCKER_HOST = {".github/workflows/deploy-env.yml", "deploy/compose.yml", "docs/deploy.md", "src/PKG/ci/deploy.py",
@@ -76,6 +84,22 @@ def test_no_template_leftovers(rendered, level, task):
             text = path.read_text()
             match = LEFTOVER.search(text)
             assert match is None, f"{path}: {text[max(0, match.start() - 60):match.end() + 60]!r}"
+
+
+RAW = re.compile(r"\{%-?\s*raw\s*-?%\}")
+
+
+def test_workflows_keep_cookiecutter_at_the_top():
+    """One raw block per workflow source, so GitHub's expressions read as they run; the CLI through `env: CLI`."""
+    for path in sorted((TEMPLATE / "{{cookiecutter.project_slug}}" / ".github" / "workflows").glob("*.yml")):
+        text = path.read_text()
+        assert len(RAW.findall(text)) <= 1, f"{path.name}: more than one raw block"
+        raw = RAW.search(text)
+        body = text[raw.end():] if raw else ""
+        assert "cookiecutter" not in body, f"{path.name}: a cookiecutter expression inside the raw block"
+        assert "python -m {{ cookiecutter.package_name }}" not in body, path.name
+        if "$CLI " in body:
+            assert "\n  CLI: python -m {{ cookiecutter.package_name }}" in text[:raw.start()], path.name
 
 
 @pytest.mark.parametrize(("level", "task"), COMBOS)

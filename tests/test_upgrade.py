@@ -121,12 +121,25 @@ def generate_and_edit(template: Path, out: Path, **answers: str) -> tuple[Path, 
     return project, edits
 
 
+# What a level adds to the package and its tests (the hook's table): file -> the lowest level that ships it.
+LEVEL_FILES = {**{f"src/PKG/ci/{m}.py": 1 for m in ("promote", "alerts", "comment", "registry")},
+               **{f"tests/test_{m}.py": 1 for m in ("promote", "alerts", "comment", "registry")},
+               "src/PKG/ci/rollback.py": 2, "tests/test_rollback.py": 2}
+
+
 def test_moving_between_levels_merges_cleanly_and_keeps_user_edits(template_repo, tmp_path):
     project, edits = generate_and_edit(template_repo, tmp_path / "project")
+    package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
     for level in ("1", "2", "0"):
         update(project, "--variables-to-update", json.dumps({"mlops_level": level}))
         fresh = render(template_repo, tmp_path / f"fresh-{level}", mlops_level=level)
         assert_matches_fresh_render(project, fresh, edits)  # .cruft.json included: cruft's and the hook's agree
+        # The update added or removed the level's modules and tests, and the CLI offers just their commands.
+        shipped = {name for name in LEVEL_FILES if (project / name.replace("PKG", package)).is_file()}
+        assert shipped == {name for name, lowest in LEVEL_FILES.items() if int(level) >= lowest}, level
+        help_text = sh([sys.executable, "-m", package, "--help"], project, env={"PYTHONPATH": "src"})
+        assert (" promote " in help_text.stdout) == (level != "0") and (" rollback " in help_text.stdout) == (
+            level == "2"), help_text.stdout
         commit(project, f"Level {level}")
 
     # A line the user changed and the template changes too: inline conflict markers, no .rej file.

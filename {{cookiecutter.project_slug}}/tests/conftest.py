@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -166,3 +170,31 @@ def numeric_features(params: dict) -> list[str]:
 
     schema = contract.load(params["data"]["schema"])
     return [c for c in schema.columns if c != params["data"]["target"] and schema.dtype(c) in contract.NUMERIC]
+
+
+def serve(routes) -> tuple[ThreadingHTTPServer, str, list]:
+    """A loopback HTTP server: routes(method, path, query, body, headers) -> (status, JSON payload or None)."""
+    seen: list[tuple[str, str, object]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _any(self):
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            seen.append((self.command, parts.path, body))
+            status, payload = routes(self.command, parts.path, parse_qs(parts.query), body, self.headers)
+            data = b"" if payload is None else json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_PUT = _any
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}", seen

@@ -4,7 +4,6 @@ and the MLflow run holds everything a reviewer looks for."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,10 +14,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import git, run_cli, store
+from conftest import git, store
 
-from {{ cookiecutter.package_name }} import champion
-from {{ cookiecutter.package_name }}.serving import export
 from {{ cookiecutter.package_name }}.stages import checks, evaluate, gate, ingest, prepare, register, train
 
 COMMIT = ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm")
@@ -37,91 +34,6 @@ def registered(params) -> dict:
 def commit_all(project, message: str) -> None:
     git("add", "-A", cwd=project)
     git(*COMMIT, message, cwd=project)
-
-
-def test_promote_names_the_model_by_content_and_proposes_nothing_new(params, project):
-    registration = registered(params)
-    first = register.promote(params)
-    record = json.loads((project / "champion.json").read_text())
-    assert first["promoted"] and record == first["record"]
-    assert record["version"] == record["highest_version"] == 1 and record["storage"] == "git"
-    assert record["model_sha256"] == champion.sha256_file(project / "champion/model.joblib")
-    assert record["model_sha256"] == champion.sha256_file(project / "models/model.joblib")
-    assert record["run_id"] == registration["run_id"] and record["metrics"] == registration["metrics"]
-    assert record["data_sha256"] == champion.sha256_file(project / params["data"]["path"])
-    assert record["trained_from"] == git("rev-parse", "HEAD", cwd=project).strip()
-    assert record["target"] == params["data"]["target"] and params["data"]["target"] not in record["features"]
-    commit_all(project, "champion v1")
-
-    # The same pipeline again: a byte-identical model is not proposed, and nothing is written.
-    again = run_cli("promote")
-    assert again.returncode == 0 and "nothing to promote: the model is byte-identical to champion v1" in again.stdout
-    assert git("status", "--porcelain", "champion.json", "champion", cwd=project) == ""
-
-
-def test_same_inputs_are_nothing_new_even_if_the_bytes_differ(params, project):
-    registered(params)
-    register.promote(params)
-    record = json.loads((project / "champion.json").read_text())
-    record["model_sha256"] = "0" * 64  # as if a library had written the same model differently
-    champion.write(record)
-    result = register.promote(params, check=True)
-    assert not result["promoted"] and "no new labelled data" in result["reason"]
-
-
-def test_versions_follow_git_whatever_store_the_run_starts_from(params, project, tmp_path, monkeypatch):
-    # A rolled-back champion v2 whose history reached v4; this run's own registry is new (version 1).
-    champion.write({"model_name": "demo", "version": 2, "highest_version": 4, "model_sha256": "x",
-                    "inputs_sha256": "y"})
-    commit_all(project, "champion v2 after a rollback from v4")
-    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "out"))
-    assert registered(params)["version"] == 1
-    assert run_cli("promote").returncode == 0  # the command sets the step outputs
-    record = champion.read()
-    assert record["version"] == record["highest_version"] == 5  # never 3 or 4 again
-    assert "promoted=true\nversion=5\n" in (tmp_path / "out").read_text()
-    assert champion.next_version(record, registry_version=9) == 9  # a shared registry that is ahead wins
-
-
-def test_rollback_restores_an_earlier_champion_from_history(project, monkeypatch):
-    models = {}
-    for version in (1, 2):
-        (project / "champion").mkdir(exist_ok=True)
-        (project / "champion/model.joblib").write_bytes(f"model {version}".encode())
-        models[version] = champion.sha256_file(project / "champion/model.joblib")
-        champion.write({"model_name": "demo", "version": version, "highest_version": version,
-                        "model_sha256": models[version], "metrics": {"f1_macro": 0.9 + version / 100}})
-        commit_all(project, f"champion v{version}")
-
-    result = run_cli("rollback", "--version", "1")
-    assert result.returncode == 0, result.stderr
-    assert "v1 is the champion again (was v2)" in result.stdout
-    record = json.loads((project / "champion.json").read_text())
-    assert (record["version"], record["highest_version"], record["rolled_back_from"]) == (1, 2, 2)
-    assert (project / "champion/model.joblib").read_bytes() == b"model 1"
-    assert champion.next_version(record, None) == 3
-
-    commit_all(project, "roll back to v1")
-    assert "version 1 is already the champion" in run_cli("rollback", "--version", "1").stderr
-    unknown = run_cli("rollback", "--version", "7")
-    assert unknown.returncode == 2 and "versions found: [1, 2]" in unknown.stderr
-
-
-def test_export_serves_only_the_recorded_bytes(params, project):
-    registered(params)
-    register.promote(params)
-    metadata = export.run(params, "champion", project / "build/model")
-    assert metadata["version"] == 1 and metadata["alias"] == "champion"
-    assert metadata["model_sha256"] == champion.sha256_file(project / "champion/model.joblib")
-
-    with (project / "champion/model.joblib").open("ab") as model:
-        model.write(b"tampered")
-    result = run_cli("export", "--out", "build/other")
-    assert result.returncode == 2 and "refusing to use a model that is not the recorded champion" in result.stderr
-    assert not (project / "build/other").exists()
-
-    candidate = export.run(params, "candidate", project / "build/candidate")
-    assert candidate["alias"] == "candidate" and candidate["version"] is None
 
 
 def test_add_current_appends_new_labelled_rows_once(params, project):

@@ -263,3 +263,22 @@ def test_missing_schema_names_the_command(project, params):
     result = run_cli("check")
     assert result.returncode == 2 and "schema not found" in result.stderr
     assert "infer-schema`" in result.stderr
+
+
+def test_data_check_page_is_data_plus_a_template(project, params):
+    from {{ cookiecutter.package_name }}.stages import check_report
+
+    checks.run_checks(params, "reports/check.json", "reports/check.html")
+    summary = json.loads((project / "reports/check.json").read_text())
+    page = check_report.page(summary)
+    training = page["files"][0]
+    assert page["passed"] and page["verdict"] == "passed" and training["name"] == params["data"]["path"]
+    assert training["contract_rules"] == sum(r["kind"] == "contract" for r in training["rules"]) > 0
+    assert [c["name"] for c in training["column_rows"]] == list(training["column_summary"])
+    assert sum(share for _, _, share in training["balance"]) == pytest.approx(1.0)
+    # The layout: one card and one section per file; values from the data are escaped, never markup.
+    summary["failures"] = [{"file": "x.csv", "column": "<b>c</b>", "rule": "isin", "count": 1, "lines": [2],
+                            "examples": ["<i>"]}]
+    html = check_report.render({**summary, "passed": False})
+    assert html.startswith("<!doctype html>") and html.count("<div class=card>") == len(page["files"])
+    assert "&lt;b&gt;c&lt;/b&gt;" in html and "<b>c</b>" not in html and "Failures (1)" in html

@@ -106,9 +106,3 @@ def test_champion_for_another_target_is_not_compared(params, project):
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "comparable champion", cwd=project)
     with pytest.raises(CheckFailed, match=r"regresses against the champion \(git main:champion.json \(v3\)"):
         gate.run(params)
-
-
-def test_promote_without_a_registered_candidate_is_a_clear_error(project):
-    result = run_cli("promote")
-    assert result.returncode == 2
-    assert "reports/registration.json: not found; run the register stage first" in result.stderr

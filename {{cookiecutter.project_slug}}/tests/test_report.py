@@ -106,6 +106,38 @@ def test_level_2_report_has_metrics_verdict_drift_plot_and_links(project, params
     assert (project / "pr-report/gate.json").is_file() and (project / "pr-report/data_check.json").is_file()
 
 
+def test_report_data_is_plain_and_complete(project, params):
+    """The report is data plus a template (templates/report*.md.j2): the data says everything the text does."""
+    fake_outputs("classification", champion={"accuracy": 0.93, "f1_macro": 0.88})
+    data = report.gather(classification(params), level=2, pr_number=7, env=RUN_ENV)
+    json.dumps(data)  # plain data: JSON all the way down
+    assert data["headlines"] == ["Gate ✅ passed", "Data checks ✅ passed", "Drift ✅ none (2/14 columns)"]
+    f1 = next(row for row in data["metrics"]["rows"] if row["metric"] == "f1_macro")
+    assert f1["gated"] and f1["value"] == 0.9 and f1["bounds"] == "min 0.8, max drop 0.02"
+    assert f1["champions"][0]["value"] == 0.88 and f1["champions"][0]["delta"]["better"]
+    assert [c["column"] for c in data["drift"]["top"][:2]] == ["age", EVIL] and data["drift"]["drifted"] == 2
+    confusion = data["plots"]["confusion"]
+    assert confusion["labels"] == ["no", "yes"] and confusion["counts"] == [[50, 2], [3, 40]]
+    assert confusion["correct"] == 90 and len(data["plots"]["importance"]) == 15
+    assert data["links"]["run"] == RUN_URL and data["check"]["passed"] and data["pr_number"] == 7
+
+
+def test_report_layout(project, params):
+    """One snapshot of the layout: the sections in order, each heading after a blank line."""
+    fake_outputs("classification", champion={"accuracy": 0.93, "f1_macro": 0.88})
+    text = report.build(classification(params), level=2, pr_number=7, env=RUN_ENV)
+    lines = text.splitlines()
+    headings = [line for line in lines if line.startswith("#")]
+    assert headings[0].startswith("## Pipeline report: `") and headings[0].endswith("` for PR #7")
+    assert headings[1:] == ["### Metrics: candidate vs champion", "### Gate verdict", "### Drift",
+                            "### Confusion matrix (test split)", "### Per class (test split)",
+                            "### Feature importance (permutation, test split)", "### Data checks", "### Links"]
+    assert all(lines[i - 1] == "" and lines[i + 1] == "" for i, line in enumerate(lines) if line.startswith("###"))
+    assert lines[:6] == [report.MARKER, headings[0], "", "**Gate ✅ passed · Data checks ✅ passed · Drift ✅ none "
+                         "(2/14 columns)**", "", f"[Workflow run]({RUN_URL}) · [artifacts]({RUN_URL}#artifacts)"]
+    assert "\n\n\n" not in text and text.endswith("\n") and not text.endswith("\n\n")
+
+
 def test_failed_gate_shows_reasons(project, params):
     fake_outputs("classification", passed=False, champion={"f1_macro": 0.95})
     text = report.build(classification(params), level=1)

@@ -12,13 +12,13 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import declare, git, run_cli, user_frame, write_schema
+from conftest import declare, run_cli, user_frame, write_schema
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }} import contract, paths
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.serving import export, onnx_export, serve
-from {{ cookiecutter.package_name }}.stages import evaluate, gate, prepare, register, train
+from {{ cookiecutter.package_name }}.stages import train
 
 MAX_ROWS = 20
 MAX_BYTES = 64_000
@@ -218,42 +218,6 @@ def test_startup_fails_fast_without_a_model(small_params, tmp_path):
     (out / paths.ONNX_FILE).unlink()
     with pytest.raises(PipelineError, match="model.onnx not found"):
         serve.create_app(out, runtime="onnx")
-
-
-def test_export_writes_the_champion_with_its_metadata(params, project, tmp_path):
-    with pytest.raises(PipelineError, match="champion.json: not found"):
-        export.run(params, out=tmp_path / "none")
-    prepare.run(params)
-    train.run(params)
-    evaluate.run(params)
-    # Any threshold: the gate's bar is not what this test is about.
-    params["gate"]["thresholds"] = {next(iter(params["gate"]["thresholds"])): {"min": -1e9}}
-    gate.run(params)
-    register.register(params)
-    register.promote(params)
-
-    metadata = export.run(params, out=tmp_path / "model")
-    assert metadata["version"] == 1 and metadata["alias"] == "champion"
-    assert metadata["metrics"] == json.loads(paths.METRICS.read_text())
-    assert metadata["git_commit"] == git("rev-parse", "HEAD", cwd=project).strip()
-    assert json.loads((tmp_path / "model" / paths.METADATA_FILE).read_text()) == metadata
-
-    # The ONNX model, verified on the whole held-out split, is what the app serves; the image installs
-    # ONNX Runtime, not scikit-learn.
-    X, _ = train.read_split(prepare.TEST, params)
-    conversion = metadata["conversion"]
-    assert metadata["runtime"] == "onnx" and conversion["status"] == "verified"
-    assert conversion["rows"] == conversion["within_tolerance"] == len(X)
-    if params["task"] == "classification":
-        assert conversion["identical_labels"] == len(X)
-    assert (tmp_path / "model" / paths.ONNX_FILE).is_file()
-    requirements = (tmp_path / "model" / paths.REQUIREMENTS_FILE).read_text()
-    assert "onnxruntime==" in requirements and "scikit-learn" not in requirements
-    response = TestClient(serve.create_app(tmp_path / "model")).post(
-        "/predict", content=batch(*X.head(5).to_dict(orient="records")), headers=JSON)
-    assert response.status_code == 200, response.text
-    expected = joblib.load(train.MODEL).predict(X.head(5)).tolist()
-    assert same_predictions(response.json()["predictions"], expected, params["task"])
 
 
 FAMILIES = {"classification": ["logistic_regression", "random_forest", "gradient_boosting", "hist_gradient_boosting"],

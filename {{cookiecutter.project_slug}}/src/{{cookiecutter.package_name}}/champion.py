@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import PipelineError
-from .paths import CHAMPION, CHAMPION_DVC, CHAMPION_MODEL
+from .paths import CHAMPION, CHAMPION_MODEL
 
 GIT_SIZE_WARNING = 50 * 1024 * 1024  # GitHub warns above 50 MB and refuses files above 100 MB
 
@@ -61,31 +61,6 @@ def write(record: dict, path: Path | str = CHAMPION) -> None:
     Path(path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-def highest_version(record: dict | None) -> int:
-    """The highest version ever recorded: a rollback lowers `version` but never this."""
-    if record is None:
-        return 0
-    return max(int(record["version"]), int(record.get("highest_version") or 0))
-
-
-def next_version(current: dict | None, registry_version: int | None) -> int:
-    """Version N+1 after the highest champion in git, whatever store this run started from; with a
-    shared registry that is ahead (candidates registered but never merged), its number wins."""
-    return max(highest_version(current) + 1, int(registry_version or 0))
-
-
-def unchanged(current: dict | None, model_sha256: str, inputs_sha256: str) -> str | None:
-    """Why a candidate is nothing new next to the champion, or None when it should be proposed."""
-    if current is None:
-        return None
-    if current.get("model_sha256") == model_sha256:
-        return f"the model is byte-identical to champion v{current['version']}"
-    if current.get("inputs_sha256") == inputs_sha256:
-        return (f"it was trained on the same data, parameters, code and libraries as champion "
-                f"v{current['version']}: no new labelled data")
-    return None
-
-
 def git(*args: str, text: bool = True) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(["git", *args], capture_output=True, text=text, check=False)
@@ -111,47 +86,3 @@ def fetch(record: dict) -> Path:
         raise PipelineError(f"{path}: sha256 {found} differs from champion.json's {record.get('model_sha256')}: "
                             "refusing to use a model that is not the recorded champion")
     return path
-
-
-def history(path: Path | str = CHAMPION) -> list[tuple[str, dict]]:
-    """(commit, record) for every commit that changed champion.json, newest first."""
-    log = git("log", "--format=%H", "--", str(path))
-    if log.returncode != 0:
-        raise PipelineError(f"{path}: cannot read its git history: {log.stderr.strip()}")
-    found = []
-    for commit in log.stdout.split():
-        shown = git("show", f"{commit}:{path}")
-        if shown.returncode == 0:  # absent in a commit that deleted it
-            found.append((commit, parse(shown.stdout, f"{commit[:12]}:{path}")))
-    return found
-
-
-def rollback(version: int) -> dict:
-    """Make champion `version` from git history the champion again, with its model bytes.
-
-    Writes champion.json (and champion/) in the working tree; the caller commits it, so the next
-    deploy of main serves this version too.
-    """
-    current = read()
-    if current["version"] == version:
-        raise PipelineError(f"{CHAMPION}: version {version} is already the champion")
-    for commit, record in history():
-        if record["version"] != version:
-            continue
-        storage = record.get("storage", "git")
-        source = Path(record.get("model_path") or CHAMPION_MODEL)
-        kept = source.with_name(source.name + ".dvc") if storage == "dvc" else source
-        shown = git("show", f"{commit}:{kept}", text=False)
-        if shown.returncode != 0:
-            raise PipelineError(f"{commit[:12]}:{kept}: not in git, so version {version} cannot be restored")
-        for stale in (CHAMPION_MODEL, CHAMPION_DVC):
-            stale.unlink(missing_ok=True)
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        kept.write_bytes(shown.stdout)
-        restored = {**record, "highest_version": highest_version(current), "rolled_back_from": current["version"]}
-        fetch(restored)  # the bytes must be the ones the old record names
-        write(restored)
-        return restored
-    found = sorted({r["version"] for _, r in history()})
-    raise PipelineError(f"{CHAMPION}: no commit in this clone's history made version {version} the champion "
-                        f"(versions found: {found}; a shallow clone needs `git fetch --unshallow`)")

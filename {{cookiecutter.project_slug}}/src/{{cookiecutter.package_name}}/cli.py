@@ -7,13 +7,14 @@ Exit codes: 0 ok, 1 a data check or the gate failed, 2 bad input or configuratio
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
 
+from . import paths
 from .config import load_params, primary_metric
 from .errors import PipelineError
-from .paths import CHAMPION, COMPOSE, DATA_CHECK, DATA_CHECK_HTML, DRIFT, MODEL, MODEL_DIR, PARAMS, REPORT_DIR
 
 DRIFT_EXIT = 3
 
@@ -42,7 +43,7 @@ def _infer_schema(args: argparse.Namespace, params: dict) -> int:
 def _check(args: argparse.Namespace, params: dict) -> int:
     from .stages import checks
 
-    summary = checks.run_checks(params, DATA_CHECK, DATA_CHECK_HTML)
+    summary = checks.run_checks(params, paths.DATA_CHECK, paths.DATA_CHECK_HTML)
     print(f"data checks passed for {', '.join(summary['files'])}")
     return 0
 
@@ -87,10 +88,9 @@ def _register(args: argparse.Namespace, params: dict) -> int:
 
 
 def _promote(args: argparse.Namespace, params: dict) -> int:
-    from .ci import actions
-    from .stages import register
+    from .ci import actions, promote
 
-    result = register.promote(params, check=args.check)
+    result = promote.promote(params, check=args.check)
     if not result["promoted"]:
         actions.set_outputs({"promoted": "false", "version": result["version"]})
         actions.add_summary(f"**Nothing to promote:** {result['reason']}. No pull request.")
@@ -108,10 +108,9 @@ def _promote(args: argparse.Namespace, params: dict) -> int:
 
 
 def _rollback(args: argparse.Namespace, params: dict) -> int:
-    from . import champion
-    from .ci import actions
+    from .ci import actions, rollback
 
-    record = champion.rollback(args.version)
+    record = rollback.rollback(args.version)
     actions.set_outputs({"version": record["version"], "rolled-back-from": record["rolled_back_from"]})
     print(f"champion.json: v{record['version']} is the champion again (was v{record['rolled_back_from']}); "
           "commit it so every later deploy serves it")
@@ -236,10 +235,10 @@ def _smoke(args: argparse.Namespace, params: dict) -> int:
 
 
 def _sync_registry(args: argparse.Namespace, params: dict) -> int:
-    from . import champion, tracking
-    from .ci import actions
+    from . import champion
+    from .ci import actions, registry
 
-    result = tracking.sync_champion(params, champion.read(args.file))
+    result = registry.sync_champion(params, champion.read(args.file))
     actions.add_summary(f"**Registry:** {result['reason']}.")
     print(("" if result["moved"] else "nothing to do: ") + result["reason"])
     return 0
@@ -268,12 +267,20 @@ def _deploy(args: argparse.Namespace, params: dict) -> int:
 {%- endif %}
 
 
+def ships(module: str) -> bool:
+    """Whether this project ships `module`: each level has only the modules its workflows use (the
+    post-generation hook's table), and the CLI offers only the commands whose modules are there."""
+    return importlib.util.find_spec(f"{__package__}.{module}") is not None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default=PARAMS, help=f"parameters file (default: {PARAMS})")
+    parser.add_argument("--params", default=paths.PARAMS, help=f"parameters file (default: {paths.PARAMS})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+    def add(name: str, handler, help_text: str, needs: str | None = None) -> argparse.ArgumentParser:
+        if needs is not None and not ships(needs):
+            return argparse.ArgumentParser(add_help=False)  # not at this level: its options go nowhere
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(handler=handler)
         return sub
@@ -281,16 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("infer-schema", _infer_schema, "infer the data schema from a CSV")
     sub.add_argument("csv", nargs="?", help="CSV to infer from (default: data.path)")
     sub.add_argument("--out", help="schema file to write (default: data.schema)")
-    add("check", _check, f"enforce the schema and data rules; write {DATA_CHECK} and {DATA_CHECK_HTML.name}")
+    add("check", _check, f"enforce the schema and data rules; write {paths.DATA_CHECK.with_suffix('.*')}")
     add("prepare", _prepare, "split the data into train and test sets")
-    add("train", _train, f"train the model ({MODEL})")
+    add("train", _train, f"train the model ({paths.MODEL})")
     add("evaluate", _evaluate, "score the model on the test split; write metrics/ and plots/")
     sub = add("gate", _gate, "check thresholds and regression against the champion")
     sub.add_argument("--base-ref", help="git ref holding the champion's metrics (default: gate.base_ref)")
     add("register", _register, "log the run to MLflow; register a candidate that passed the gate as @challenger")
-    sub = add("promote", _promote, "propose the registered candidate as champion: write champion.json and champion/")
+    sub = add("promote", _promote, "propose the registered candidate as champion: write champion.json and champion/",
+              "ci.promote")
     sub.add_argument("--check", action="store_true", help="only decide whether there is anything new to propose")
-    sub = add("rollback", _rollback, "make an earlier champion (from champion.json's git history) the champion again")
+    sub = add("rollback", _rollback, "make an earlier champion (from champion.json's git history) the champion again",
+              "ci.rollback")
     sub.add_argument("--version", type=int, required=True, help="the earlier champion's version")
     add("add-current", _add_current, "append the current batch's new labelled rows to the training data")
     sub = add("drift", _drift, "compare a current batch with the training data (Evidently)")
@@ -300,34 +309,36 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--from", dest="source", choices=("champion", "candidate"), default="champion",
                      help="champion: the model champion.json names (sha256-checked); candidate: models/model.joblib "
                           "(default: champion)")
-    sub.add_argument("--out", default=MODEL_DIR, help=f"directory to write (default: {MODEL_DIR})")
+    sub.add_argument("--out", default=paths.MODEL_DIR, help=f"directory to write (default: {paths.MODEL_DIR})")
     sub = add("serve", _serve, "serve an exported model over HTTP (FastAPI + uvicorn)")
-    sub.add_argument("--model-dir", default=MODEL_DIR, help=f"exported model directory (default: {MODEL_DIR})")
+    sub.add_argument("--model-dir", default=paths.MODEL_DIR,
+                     help=f"exported model directory (default: {paths.MODEL_DIR})")
     sub.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     sub.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     sub = add("report", _report, "render the pipeline's outputs as Markdown for the PR comment and the job summary")
-    sub.add_argument("--out", default=REPORT_DIR,
+    sub.add_argument("--out", default=paths.REPORT_DIR,
                      help="the report's own folder (new, empty, or an earlier report's, which is emptied): "
-                          f"report.md, the plots, the HTML reports and the model (default: {REPORT_DIR})")
+                          f"report.md, the plots, the HTML reports and the model (default: {paths.REPORT_DIR})")
     sub.add_argument("--pr-number", help="pull request the report is for; written beside the report for the poster")
     sub.add_argument("--base-ref", help="branch holding the champion's metrics when the gate did not run "
                                         "(default: gate.base_ref)")
     sub.add_argument("--summary", help="file to append the report to (default: $GITHUB_STEP_SUMMARY; '' for none)")
     sub = add("post-comment", _post_comment,
-              "create or update the PR's one report comment from a report folder (GitHub REST API)")
-    sub.add_argument("--from", dest="source", default=REPORT_DIR,
-                     help=f"the downloaded report artifact: report.md and pr-number (default: {REPORT_DIR})")
+              "create or update the PR's one report comment from a report folder (GitHub REST API)", "ci.comment")
+    sub.add_argument("--from", dest="source", default=paths.REPORT_DIR,
+                     help=f"the downloaded report artifact: report.md and pr-number (default: {paths.REPORT_DIR})")
     sub.add_argument("--repo", help="owner/name (default: $GITHUB_REPOSITORY)")
     sub.add_argument("--head-sha", help="skip posting unless the PR's head is this commit (the reported run's)")
     sub.add_argument("--expect-pr", help="fail unless the artifact names this PR (when the event knows it)")
     sub = add("champion", _champion, "show the champion recorded in champion.json (in CI also as step outputs)")
-    sub.add_argument("--file", default=CHAMPION, help=f"champion record (default: {CHAMPION})")
+    sub.add_argument("--file", default=paths.CHAMPION, help=f"champion record (default: {paths.CHAMPION})")
     sub = add("drift-summary", _drift_summary,
-              f"the drift verdict from {DRIFT} (in CI also as step outputs and the job summary)")
-    sub.add_argument("--summary", default=DRIFT, help=f"drift summary (default: {DRIFT})")
+              f"the drift verdict from {paths.DRIFT} (in CI also as step outputs and the job summary)", "ci.alerts")
+    sub.add_argument("--summary", default=paths.DRIFT, help=f"drift summary (default: {paths.DRIFT})")
     sub = add("drift-alert", _drift_alert,
-              "on drift, start the retraining workflow and open or update the drift issue (GitHub REST API)")
-    sub.add_argument("--summary", default=DRIFT, help=f"drift summary (default: {DRIFT})")
+              "on drift, start the retraining workflow and open or update the drift issue (GitHub REST API)",
+              "ci.alerts")
+    sub.add_argument("--summary", default=paths.DRIFT, help=f"drift summary (default: {paths.DRIFT})")
     sub.add_argument("--workflow", default="retrain.yml", help="workflow file to dispatch (default: retrain.yml)")
     sub.add_argument("--ref", help="branch to retrain on (default: $GITHUB_REF_NAME, else main)")
     sub.add_argument("--label", default="drift", help="label of the drift issue (default: drift)")
@@ -339,8 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--expect-version", type=lambda v: int(v) if v.strip() else None,
                      help="fail unless /health reports this model version (empty: any)")
     sub = add("sync-registry", _sync_registry,
-              "move the shared registry's @champion alias to the version champion.json names (after a merge)")
-    sub.add_argument("--file", default=CHAMPION, help=f"champion record (default: {CHAMPION})")
+              "move the shared registry's @champion alias to the version champion.json names (after a merge)",
+              "ci.registry")
+    sub.add_argument("--file", default=paths.CHAMPION, help=f"champion record (default: {paths.CHAMPION})")
     sub = add("remote", _remote, "pull or push what the .dvc files in git name (data, the champion's model) with "
                                  "the DVC remote, if one is configured (CI)")
     sub.add_argument("action", choices=("pull", "push"))
@@ -351,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--image", required=True, help="image to deploy, registry/name:tag")
     sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
                      help="model version the image must serve (empty: any)")
-    sub.add_argument("--compose", default=COMPOSE, help=f"compose file (default: {COMPOSE})")
+    sub.add_argument("--compose", default=paths.COMPOSE, help=f"compose file (default: {paths.COMPOSE})")
 {%- endif %}
     return parser
 

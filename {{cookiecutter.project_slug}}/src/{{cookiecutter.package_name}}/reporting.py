@@ -16,8 +16,10 @@ from .errors import PipelineError
 @cache
 def _environment() -> jinja2.Environment:
     # StrictUndefined: a key missing from the data is an error, never an empty cell in a report.
+    # <name>.html.j2 templates escape every value (it comes from the data); Markdown ones quote it themselves.
     return jinja2.Environment(loader=jinja2.PackageLoader(__package__, "templates"), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                              autoescape=jinja2.select_autoescape(["html.j2"], default_for_string=False))
 
 
 def render(name: str, **data: object) -> str:

@@ -20,7 +20,8 @@ from ..errors import PipelineError
 from ..paths import DRIFT
 from . import actions
 from .comment import DEFAULT_API, GitHub
-from .report import PACKAGE, code, drift_section, number, run_links
+from .markdown import PACKAGE, code, number, run_links
+from .report import drift_section
 
 MARKER = f"<!-- {PACKAGE}-drift -->"  # hidden first line of the issue: finds it again
 LABEL = "drift"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import PipelineError
 from ..paths import PR_NUMBER_FILE, REPORT
-from .report import COMMENT_LIMIT, MARKER, REPO, parse_pr_number, truncate
+from .markdown import COMMENT_LIMIT, MARKER, REPO, parse_pr_number, truncate
 
 DEFAULT_API = "https://api.github.com"
 PER_PAGE = 100

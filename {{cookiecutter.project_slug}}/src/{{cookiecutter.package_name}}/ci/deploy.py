@@ -37,7 +37,7 @@ from ..errors import CheckFailed, PipelineError
 from ..serving import smoke
 from . import actions
 from .comment import DEFAULT_API, GitHub
-from .report import run_links
+from .markdown import run_links
 
 SLUG = "{{ cookiecutter.project_slug }}"
 COMPOSE_FILE = "deploy/compose.yml"
