@@ -23,6 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 # What a fresh clone holds; pipeline outputs and local stores are left behind.
+REPO, TOKEN = "acme/demo", "test-token"  # the fake GitHub API's repository and token (test_alerts, test_deploy)
 PROJECT_FILES = ["src", "data/raw", "schema.yaml", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore",
                  ".gitignore", "pyproject.toml"]
 

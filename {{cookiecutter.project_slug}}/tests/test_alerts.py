@@ -4,14 +4,13 @@ starts retraining and keeps one issue, against a local stand-in of GitHub's REST
 from __future__ import annotations
 
 import pytest
-from conftest import serve
+from conftest import REPO, TOKEN, serve
 from test_ci import PARAMS, write
 
 from {{ cookiecutter.package_name }}.ci import alerts
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.errors import PipelineError
 
-REPO, TOKEN = "acme/demo", "test-token"
 DRIFTED = {"note": "current batch: data/raw/current.csv", "current": "data/raw/current.csv", "dataset_drift": True,
            "drift_share": 0.6, "share_threshold": 0.5, "drifted_columns": 3, "reference_rows": 100,
            "current_rows": 50, "columns": [

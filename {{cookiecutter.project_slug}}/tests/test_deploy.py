@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_ci import PARAMS, REPO, TOKEN, serve
+from conftest import REPO, TOKEN, serve
+from test_ci import PARAMS
 
 from {{ cookiecutter.package_name }}.ci import deploy
 from {{ cookiecutter.package_name }}.errors import PipelineError
