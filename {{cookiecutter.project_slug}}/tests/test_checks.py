@@ -275,10 +275,20 @@ def test_data_check_page_is_data_plus_a_template(project, params):
     assert page["passed"] and page["verdict"] == "passed" and training["name"] == params["data"]["path"]
     assert training["contract_rules"] == sum(r["kind"] == "contract" for r in training["rules"]) > 0
     assert [c["name"] for c in training["column_rows"]] == list(training["column_summary"])
-    assert sum(share for _, _, share in training["balance"]) == pytest.approx(1.0)
+    shares = [share for _, _, share in training["balance"]]  # class balance: classification only
+    assert sum(shares) == pytest.approx(1.0) if params["task"] == "classification" else shares == []
     # The layout: one card and one section per file; values from the data are escaped, never markup.
     summary["failures"] = [{"file": "x.csv", "column": "<b>c</b>", "rule": "isin", "count": 1, "lines": [2],
                             "examples": ["<i>"]}]
     html = check_report.render({**summary, "passed": False})
     assert html.startswith("<!doctype html>") and html.count("<div class=card>") == len(page["files"])
     assert "&lt;b&gt;c&lt;/b&gt;" in html and "<b>c</b>" not in html and "Failures (1)" in html
+
+
+def test_infer_schema_keeps_names_and_labels_that_look_like_other_yaml_types(tmp_path):
+    """schema.yaml is written with ruamel.yaml and read by PyYAML (pandera): `yes`, `no` and `007` stay strings."""
+    frame = pd.DataFrame({"yes": [1, 2, 3] * 4, "007": ["a", "b", "on"] * 4, "label": ["no", "yes", "no"] * 4})
+    contract.write(tmp_path / "schema.yaml", contract.infer(frame, "label", "classification", 50, SOURCE))
+    loaded = contract.load(tmp_path / "schema.yaml")
+    assert list(loaded.columns) == ["yes", "007", "label"] and loaded.rules("label") == {"isin": ["no", "yes"]}
+    assert list(contract.pandera_schema(tmp_path / "schema.yaml").columns) == ["yes", "007", "label"]

@@ -315,11 +315,12 @@ def write(path: str | Path, inferred: Inferred) -> list[str]:
     document = _document(path, old)
     columns = CommentedMap()
     for name, entry in inferred.entries.items():
-        columns[name] = _flow(entry)
+        key = _flow(name)  # a column named `yes` or `007` stays a string for PyYAML too
+        columns[key] = _flow(entry)
         role = "the target: never nullable" if name == inferred.target else None
         if note := "; ".join(filter(None, [role, inferred.comments.get(name)])):
             # Two spaces after the entry: the column of `#` counts the two-space indent of the entry's line.
-            columns.yaml_add_eol_comment(note, name, column=len(_dump({name: columns[name]}).rstrip("\n")) + 4)
+            columns.yaml_add_eol_comment(note, key, column=len(_dump({key: columns[key]}).rstrip("\n")) + 4)
     document["columns"] = columns
     # The previous template's two-line header is replaced; any other is the user's and stays in the document.
     header = HEADER if old is None or old.header.startswith(LEGACY_HEADER) or not old.header else ""
