@@ -47,7 +47,7 @@ def empty_state(repo: str, prs=()) -> dict:
                                          for n in prs},
             "environments": {}, "variables": {"": {}}, "secrets": {"": {}}, "owner_type": "User",
             "workflow_permissions": {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": False},
-            "users": {"octocat": 583231}, "packages": {}}
+            "users": {repo.split("/")[0]: 583231, "octocat": 1}, "packages": {}}
 
 
 class GitHubStub:
@@ -248,6 +248,8 @@ class GitHubStub:
         if not (path == prefix or path.startswith(prefix + "/")):
             return 404, NOT_FOUND, {}
         rest = path[len(prefix):]
+        if rest == "" and method == "GET":
+            return self.get_repo(state, token == self.token)
         for verb, pattern, name, admin in ROUTES:
             match = pattern.fullmatch(rest)
             if match and verb == method:
@@ -378,11 +380,11 @@ class GitHubStub:
 
     # ------------------------------------------------------------------ repository settings
 
-    def get_repo(self, state, query, body):
+    def get_repo(self, state, admin: bool):
         owner, name = self.repo.split("/")
         return 200, {"full_name": self.repo, "name": name, "private": False, "visibility": "public",
                      "owner": {"login": owner, "type": state["owner_type"]}, "default_branch": "main",
-                     "permissions": {"admin": True, "push": True, "pull": True}}
+                     "permissions": {"admin": admin, "push": True, "pull": True}}, {}
 
     def get_environment(self, state, query, body, name):
         found = state["environments"].get(name)
@@ -520,7 +522,6 @@ ROUTES = [  # (method, path under /repos/{owner}/{repo}, handler, admin only)
     ("PUT", re.compile(r"/actions/workflows/([^/]+)/enable"), "enable", False),
     ("POST", re.compile(r"/deployments"), "create_deployment", False),
     ("POST", re.compile(r"/deployments/(\d+)/statuses"), "create_deployment_status", False),
-    ("GET", re.compile(r""), "get_repo", False),
     ("GET", re.compile(ENV), "get_environment", True),
     ("PUT", re.compile(ENV), "put_environment", True),
     ("GET", re.compile(r"/actions/variables"), "list_variables", True),

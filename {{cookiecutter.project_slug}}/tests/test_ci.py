@@ -1,5 +1,5 @@
 """The commands the workflows call besides the pipeline: step outputs, the champion record, drift alerts
-(against a local stand-in of GitHub's REST API, loopback only) and the deployment smoke test."""
+(against the tests' one fake GitHub API, github_stub.py, loopback only) and the deployment smoke test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from github_stub import GitHubStub
 
 from {{ cookiecutter.package_name }} import champion

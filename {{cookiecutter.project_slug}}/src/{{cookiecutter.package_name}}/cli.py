@@ -237,6 +237,13 @@ def _sync_registry(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _setup_github(args: argparse.Namespace, params: dict) -> int:
+    from .ci import setup_github
+
+    setup_github.run(repo=args.repo, apply=args.apply, reviewers=args.reviewer, replace_secrets=args.replace_secrets)
+    return 0
+
+
 def _remote(args: argparse.Namespace, params: dict) -> int:
     from . import remote
 
@@ -333,6 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("sync-registry", _sync_registry,
               "move the shared registry's @champion alias to the version champion.json names (after a merge)")
     sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub = add("setup-github", _setup_github,
+              "configure the GitHub repository for this level: environments, variables, secrets, permissions "
+              "(a dry run unless --apply; token from GITHUB_TOKEN or GH_TOKEN)")
+    sub.add_argument("--apply", action="store_true", help="make the planned changes (default: only print the plan)")
+    sub.add_argument("--repo", help="owner/name (default: $GITHUB_REPOSITORY, else the origin remote)")
+    sub.add_argument("--reviewer", action="append", metavar="LOGIN",
+                     help="required reviewer of production (repeatable; default: the owner of a personal repo)")
+    sub.add_argument("--replace-secrets", action="store_true",
+                     help="set secrets that already exist again (default: keep them)")
     sub = add("remote", _remote, "pull or push what the .dvc files in git name (data, the champion's model) with "
                                  "the DVC remote, if one is configured (CI)")
     sub.add_argument("action", choices=("pull", "push"))

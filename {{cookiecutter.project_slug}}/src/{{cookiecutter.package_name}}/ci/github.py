@@ -68,7 +68,8 @@ class GitHub:
     """GitHub's REST API for one repository, with a token."""
 
     def __init__(self, token: str, repo: str, api_url: str | None = None, timeout: float = TIMEOUT,
-                 attempts: int = ATTEMPTS, sleep=time.sleep, purpose: str = "a token with the permissions this job needs"):
+                 attempts: int = ATTEMPTS, sleep=time.sleep,
+                 purpose: str = "a token with the permissions this job needs"):
         api_url = (api_url or DEFAULT_API).rstrip("/")
         parts = urllib.parse.urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
