@@ -104,7 +104,8 @@ def _rollback(args: argparse.Namespace, params: dict) -> int:
     from .ci import actions
 
     record = champion.rollback(args.version)
-    actions.set_outputs({"version": record["version"], "rolled-back-from": record["rolled_back_from"]})
+    actions.set_outputs({"version": record["version"], "rolled-back-from": record["rolled_back_from"],
+                         **({"image": actions.image_name()} if os.environ.get("GITHUB_REPOSITORY") else {})})
     print(f"champion.json: v{record['version']} is the champion again (was v{record['rolled_back_from']}); "
           "commit it so every later deploy serves it")
     return 0
@@ -186,10 +187,33 @@ def _post_comment(args: argparse.Namespace, params: dict) -> int:
 def _champion(args: argparse.Namespace, params: dict) -> int:
     from .ci import actions
 
-    record = actions.champion(args.file)
+    record = actions.champion(args.file, missing_ok=args.missing_ok)
+    if record is None:
+        print(f"no champion yet: {args.file} not found. Merge the first promotion pull request (retrain.yml "
+              "opens it) to make one")
+        return 0
     print(f"champion: {record['model_name']} version {record['version']} (model sha256 "
           f"{str(record.get('model_sha256'))[:12]}, run {record.get('run_id')}, "
           f"trained from {record.get('trained_from')})")
+    return 0
+
+
+def _image_name(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions
+
+    image = actions.image_name()
+    actions.set_outputs({"image": image})
+    print(image)
+    return 0
+
+
+def _promotion_blocked(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions
+
+    actions.add_summary(actions.PROMOTION_BLOCKED.format(branch=args.branch))
+    print(f"::warning::the promotion pull request was not opened; branch {args.branch} holds the candidate. "
+          "Allow GitHub Actions to create pull requests (Settings > Actions > General, or `setup-github --apply`), "
+          "then re-run this job")
     return 0
 
 
@@ -321,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--expect-pr", help="fail unless the artifact names this PR (when the event knows it)")
     sub = add("champion", _champion, "show the champion recorded in champion.json (in CI also as step outputs)")
     sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub.add_argument("--missing-ok", action="store_true",
+                     help="no champion yet is not an error: output found=false and say what to do next")
+    add("image-name", _image_name, "the serving image's name: registry and $GITHUB_REPOSITORY, lowercased "
+                                   "(in CI also as the step output image)")
+    sub = add("promotion-blocked", _promotion_blocked,
+              "say in the job summary why the promotion pull request was not opened and what to do")
+    sub.add_argument("--branch", default="promote/champion", help="branch that holds the candidate")
     sub = add("drift-summary", _drift_summary,
               "the drift verdict from reports/drift.json (in CI also as step outputs and the job summary)")
     sub.add_argument("--summary", default="reports/drift.json", help="drift summary (default: reports/drift.json)")
