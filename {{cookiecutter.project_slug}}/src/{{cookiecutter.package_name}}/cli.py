@@ -199,9 +199,12 @@ def _champion(args: argparse.Namespace, params: dict) -> int:
 
 
 def _image_name(args: argparse.Namespace, params: dict) -> int:
-    from .ci import actions
+    from .ci import actions, setup_github
 
-    image = actions.image_name()
+    env = dict(os.environ)
+    if not env.get("GITHUB_REPOSITORY"):  # locally: the GitHub repository of the origin remote
+        env["GITHUB_REPOSITORY"] = setup_github.origin_repo()
+    image = actions.image_name(env)
     actions.set_outputs({"image": image})
     print(image)
     return 0
