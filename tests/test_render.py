@@ -38,7 +38,8 @@ DATA = {
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
     "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive", "sync-registry")},
-    "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")},
+    "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback", "cleanup-images")}
+    | {"src/PKG/ci/images.py", "tests/test_images.py"},
 }
 # Level 2 with deploy_target docker-host: blue/green deploys over SSH.
 DOCKER_HOST = {".github/workflows/deploy-env.yml", "deploy/compose.yml", "docs/deploy.md", "src/PKG/ci/deploy.py",

@@ -107,7 +107,8 @@ def test_permissions_are_least_privilege_and_explained(rendered, level, task):
                 ("drift.yml", "alert"): {"actions", "issues"},
                 ("keepalive.yml", "enable"): {"actions"},
                 ("pr-comment.yml", "comment"): {"pull-requests"},
-                ("deploy.yml", "build"): {"packages", "id-token", "attestations"}}
+                ("deploy.yml", "build"): {"packages", "id-token", "attestations"},
+                ("cleanup-images.yml", "cleanup"): {"packages"}}
     if answers.get("deploy_target", "docker-host") == "docker-host":  # each deploy records a GitHub deployment
         expected |= {key: {"deployments"} for key in (("deploy-env.yml", "deploy"), ("deploy.yml", "staging"),
                                                       ("deploy.yml", "production"), ("rollback.yml", "production"))}

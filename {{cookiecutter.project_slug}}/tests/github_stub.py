@@ -238,14 +238,14 @@ class GitHubStub:
             record["body"] = body.get("body") if isinstance(body, dict) and "body" in body else body
         owner = self.repo.split("/")[0]
         packages = re.fullmatch(rf"/(users|orgs)/{re.escape(owner)}/packages/container/([^/]+)/versions(?:/(\d+))?",
-                                path)
+                                path, re.I)  # owner and repository names are case-insensitive on GitHub
         if packages:
             return self._packages(state, method, unquote(packages[2]), packages[3], token, query, path)
         if (user := re.fullmatch(r"/users/([^/]+)", path)) and method == "GET":
             found = state["users"].get(user[1])
             return (200, {"login": user[1], "id": found, "type": "User"}, {}) if found else (404, NOT_FOUND, {})
         prefix = f"/repos/{self.repo}"
-        if not (path == prefix or path.startswith(prefix + "/")):
+        if not (path.lower() == prefix.lower() or path.lower().startswith(prefix.lower() + "/")):
             return 404, NOT_FOUND, {}
         rest = path[len(prefix):]
         if rest == "" and method == "GET":
@@ -492,7 +492,7 @@ class GitHubStub:
 
     def _packages(self, state, method, package, version_id, token, query, path):
         kind = "orgs" if state["owner_type"] == "Organization" else "users"
-        if package not in state["packages"] or not path.startswith(f"/{kind}/"):
+        if package not in state["packages"] or not path.startswith(f"/{kind}/"):  # orgs/ for an organisation
             return 404, {"message": "Package not found."}, {}
         versions = state["packages"][package]
         if method == "GET" and version_id is None:

@@ -293,6 +293,21 @@ def _deploy(args: argparse.Namespace, params: dict) -> int:
     return 0
 {%- endif %}
 
+{%- if cookiecutter.mlops_level == '2' %}
+
+
+def _cleanup_images(args: argparse.Namespace, params: dict) -> int:
+    from .ci import images
+
+    result = images.cleanup(keep_days=args.keep_days, dry_run=args.dry_run)
+    if result["action"] == "skipped":
+        print(f"::notice::{result['reason']}")
+    else:
+        print(f"{result['action']} {len(result['deleted'])} image version(s) of {result['image']}; kept "
+              f"{result['kept']}, with every champion version ({result['named'] or 'none yet'})")
+    return 0
+{%- endif %}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__.splitlines()[0])
@@ -386,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("remote", _remote, "pull or push what the .dvc files in git name (data, the champion's model) with "
                                  "the DVC remote, if one is configured (CI)")
     sub.add_argument("action", choices=("pull", "push"))
+{%- if cookiecutter.mlops_level == '2' %}
+    sub = add("cleanup-images", _cleanup_images, "delete old serving images from ghcr.io, keeping every version "
+                                                 "champion.json has named (GitHub REST API)")
+    sub.add_argument("--keep-days", type=int, default=30, help="keep every image younger than this (default: 30)")
+    sub.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+{%- endif %}
 {%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
     sub = add("deploy", _deploy, "blue/green deploy of an image to an environment's Docker host over SSH "
                                  "(settings: DEPLOY_* variables, docs/deploy.md)")
