@@ -7,13 +7,15 @@ and these tests all use the same one. This module loads that file; see it for th
 
 from __future__ import annotations
 
-import importlib.util
+import types
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[1] / "{{cookiecutter.project_slug}}" / "tests" / "github_stub.py"
-_spec = importlib.util.spec_from_file_location("generated_github_stub", SOURCE)
-_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_module)
+# Compiled here rather than imported: an import would leave a __pycache__ in the template, which every
+# render would then copy.
+_module = types.ModuleType("generated_github_stub")
+_module.__file__ = str(SOURCE)
+exec(compile(SOURCE.read_text(), str(SOURCE), "exec"), _module.__dict__)
 
 GitHubStub = _module.GitHubStub
 BODY_LIMIT = _module.BODY_LIMIT

@@ -66,12 +66,13 @@ def free_port() -> int:
 
 
 def _stub_module():
-    import importlib.util
+    """The generated project's tests/github_stub.py, compiled without leaving a __pycache__ in the template."""
+    import types
 
     source = HERE.parents[1] / "{{cookiecutter.project_slug}}" / "tests" / "github_stub.py"
-    spec = importlib.util.spec_from_file_location("generated_github_stub", source)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = types.ModuleType("generated_github_stub")
+    module.__file__ = str(source)
+    exec(compile(source.read_text(), str(source), "exec"), module.__dict__)
     return module
 
 
