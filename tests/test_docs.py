@@ -77,3 +77,25 @@ def test_every_cli_option_the_docs_mention_exists(rendered, level, task):
         assert command in helps, f"{name}: `{command}` is not a command of the CLI ({sorted(helps)})"
         for option in OPTION.findall(rest):
             assert option in helps[command], f"{name}: `{command} {option}` is not in `{command} --help`"
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_readme_says_how_to_run_it_on_github(rendered, level, task):
+    answers, project = rendered(level, task)
+    readme = (project / "README.md").read_text()
+    start = readme.index("## Running it on GitHub")
+    assert start < readme.index("## What runs where") < readme.index("## GitHub setup")
+    section = readme[start:readme.index("## What runs where")]
+    steps = re.findall(r"^\d+\. \*\*(.+?)\*\*", section, re.M)
+    assert steps[:2] == ["Create the repository and push.", "`setup-github`."], steps
+    deploys = level == "2" and answers.get("deploy_target", "docker-host") != "none"
+    assert ("curl https://HOST/health" in section) == deploys
+    assert ("The first promotion pull request." in steps) == (level != "0")
+    assert "**What it costs**" in section and "estimate" in section and "### Glossary" in section
+    for term in ("champion", "challenger", "current batch", "embedded store", "gate"):
+        assert f"- **{term}**" in section, term
+    table = readme[readme.index("| Level | Needed |"):readme.index("## Each step, locally")]
+    rows = [line for line in table.splitlines() if re.match(r"\| \d \|", line)]
+    assert rows and all(line.split("|")[2].strip() for line in rows)
+    assert {line.split("|")[2].strip() for line in rows} >= {"optional", "automatic"} | (
+        {"required"} if level != "0" else set())

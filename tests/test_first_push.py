@@ -1,4 +1,5 @@
-"""A new user's first push, at each level: every workflow it triggers is green, or skipped with a job
+"""A new user's first push (and, at level 2, first pull request), at each level: every workflow it
+triggers is green, or skipped with a job
 summary saying what to do next (docs: the generated README's "Running it on GitHub").
 
 Each test renders a level with the defaults a new user keeps, commits everything, and works out which
@@ -96,6 +97,17 @@ def test_first_push_level2(scenario):  # noqa: F811 (the fixture)
     summary = deploy.summaries["champion"]
     assert "No champion yet" in summary and "merge the first promotion pull request" in summary
     assert not (s.store / "builds").exists() and s.loop.requests() == []
+
+    # The first pull request: its pipeline report, with no champion to compare against yet.
+    s.git("update-ref", "refs/remotes/origin/main", "HEAD")  # what checkout's fetch-depth: 0 gives on GitHub
+    s.git("checkout", "-q", "-b", "first-change")
+    (s.project / "README.md").write_text((s.project / "README.md").read_text() + "\nA first change.\n")
+    s.commit("A first change")
+    report = s.act("pull_request", events.pull_request(1, head="first-change"), "pr-report.yml")
+    assert report.jobs == {"report": "success"}
+    body = (s.artifact(report, "pr-report") / "report.md").read_text()
+    assert "Gate ✅ passed" in body
+    results["pr-report.yml"] = report
     _record_minutes(s, "2", results)
 
 
