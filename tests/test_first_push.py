@@ -1,6 +1,6 @@
 """A new user's first push (and, at level 2, first pull request), at each level: every workflow it
-triggers is green, or skipped with a job
-summary saying what to do next (docs: the generated README's "Running it on GitHub").
+triggers is green, or skipped with a job summary saying what to do next (docs: the generated README's
+"Running it on GitHub").
 
 Each test renders a level with the defaults a new user keeps, commits everything, and works out which
 workflows GitHub would start for that push (branch and `paths:` filters, which act ignores), then runs
