@@ -28,14 +28,10 @@ KEEP = {
     "data/raw/diabetes_current.csv": not CLASSIFICATION,
     # Level 1, continuous training: scheduled and data-triggered retraining, drift monitoring.
     # A level ships the modules (and their tests) its workflows call; the CLI offers only the commands
-    # whose modules are there. comment.py holds the GitHub client that drift alerts use too.
+    # whose modules are there. (promote ships at every level: level 0's README promotes by hand.)
     ".github/workflows/retrain.yml": LEVEL >= 1,
-    "src/{{ cookiecutter.package_name }}/ci/promote.py": LEVEL >= 1,
-    "tests/test_promote.py": LEVEL >= 1,
     "src/{{ cookiecutter.package_name }}/ci/alerts.py": LEVEL >= 1,
     "tests/test_alerts.py": LEVEL >= 1,
-    "src/{{ cookiecutter.package_name }}/ci/comment.py": LEVEL >= 1,
-    "tests/test_comment.py": LEVEL >= 1,
     "src/{{ cookiecutter.package_name }}/ci/registry.py": LEVEL >= 1,
     "tests/test_registry.py": LEVEL >= 1,
     ".github/workflows/drift.yml": LEVEL >= 1,
@@ -48,6 +44,11 @@ KEEP = {
     ".github/workflows/rollback.yml": LEVEL >= 2,
     "src/{{ cookiecutter.package_name }}/ci/rollback.py": LEVEL >= 2,
     "tests/test_rollback.py": LEVEL >= 2,
+    "src/{{ cookiecutter.package_name }}/ci/comment.py": LEVEL >= 2,
+    "tests/test_comment.py": LEVEL >= 2,
+    ".github/workflows/cleanup-images.yml": LEVEL >= 2,
+    "src/{{ cookiecutter.package_name }}/ci/images.py": LEVEL >= 2,
+    "tests/test_images.py": LEVEL >= 2,
     # deploy_target docker-host: blue/green deploys over SSH (deploy-env.yml calls the `deploy` command).
     ".github/workflows/deploy-env.yml": DOCKER_HOST,
     "deploy": DOCKER_HOST,

@@ -16,7 +16,7 @@ from conftest import COMBOS, TEMPLATE
 COMMON = {
     ".cruft.json", ".dockerignore", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".python-version",
     "Dockerfile", "Makefile", "README.md", "docs/serving.md", "dvc.yaml", "params.yaml", "pyproject.toml", "uv.lock",
-    "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json", "docs/tracking.md",
+    "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json", "docs/tracking.md", "docs/troubleshooting.md",
     *(f"tracking/{f}" for f in ("compose.yaml", "Dockerfile", "server.sh", "initdb.sql", ".env.example")),
     # The package, grouped by concern: the pipeline's stages, serving, and what the workflows call.
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "cli", "config", "errors", "champion", "contract",
@@ -24,14 +24,15 @@ COMMON = {
     *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
                                           "plots", "gate", "drift", "register", "ingest")),
     *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke")),
-    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "markdown", "artifact", "plot_tables")),
+    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "markdown", "artifact", "plot_tables", "github",
+                                      "setup_github", "promote")),
     # The reports' layouts (reporting.py), copied unrendered.
     *(f"src/PKG/templates/{name}.j2" for name in ("report.md", "report_metrics.md", "report_drift.md",
                                                   "report_plots.md", "report_data_check.md", "report_links.md",
                                                   "data_check.html")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_ci", "test_champion", "test_remote",
-                                "test_evaluate", "test_layout")),
+                                "test_evaluate", "test_layout", "github_stub", "test_github", "test_promote")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
 }
@@ -41,12 +42,13 @@ DATA = {
 }
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
-    # Promotion, drift alerts (with the GitHub client in comment.py) and registry sync, with their tests.
+    # Drift alerts and registry sync, with their tests; level 2 adds the PR comment and rollback.
     "1": {*(f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive", "sync-registry")),
-          *(f"src/PKG/ci/{m}.py" for m in ("promote", "alerts", "comment", "registry")),
-          *(f"tests/test_{m}.py" for m in ("promote", "alerts", "comment", "registry"))},
-    "2": {*(f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")),
-          "src/PKG/ci/rollback.py", "tests/test_rollback.py"},
+          *(f"src/PKG/ci/{m}.py" for m in ("alerts", "registry")),
+          *(f"tests/test_{m}.py" for m in ("alerts", "registry"))},
+    "2": {*(f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback", "cleanup-images")),
+          *(f"src/PKG/ci/{m}.py" for m in ("images", "rollback", "comment")),
+          *(f"tests/test_{m}.py" for m in ("images", "rollback", "comment"))},
 }
 # Level 2 with deploy_target docker-host: blue/green deploys over SSH.
 DOCKER_HOST = {".github/workflows/deploy-env.yml", "deploy/compose.yml", "docs/deploy.md", "src/PKG/ci/deploy.py",

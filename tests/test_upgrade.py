@@ -122,9 +122,10 @@ def generate_and_edit(template: Path, out: Path, **answers: str) -> tuple[Path, 
 
 
 # What a level adds to the package and its tests (the hook's table): file -> the lowest level that ships it.
-LEVEL_FILES = {**{f"src/PKG/ci/{m}.py": 1 for m in ("promote", "alerts", "comment", "registry")},
-               **{f"tests/test_{m}.py": 1 for m in ("promote", "alerts", "comment", "registry")},
-               "src/PKG/ci/rollback.py": 2, "tests/test_rollback.py": 2}
+LEVEL_FILES = {**{f"src/PKG/ci/{m}.py": 1 for m in ("alerts", "registry")},
+               **{f"tests/test_{m}.py": 1 for m in ("alerts", "registry")},
+               **{f"src/PKG/ci/{m}.py": 2 for m in ("rollback", "comment")},
+               **{f"tests/test_{m}.py": 2 for m in ("rollback", "comment")}}
 
 
 def test_moving_between_levels_merges_cleanly_and_keeps_user_edits(template_repo, tmp_path):
@@ -138,8 +139,8 @@ def test_moving_between_levels_merges_cleanly_and_keeps_user_edits(template_repo
         shipped = {name for name in LEVEL_FILES if (project / name.replace("PKG", package)).is_file()}
         assert shipped == {name for name, lowest in LEVEL_FILES.items() if int(level) >= lowest}, level
         help_text = sh([sys.executable, "-m", package, "--help"], project, env={"PYTHONPATH": "src"})
-        assert (" promote " in help_text.stdout) == (level != "0") and (" rollback " in help_text.stdout) == (
-            level == "2"), help_text.stdout
+        assert (" sync-registry " in help_text.stdout) == (level != "0") and (
+            " rollback " in help_text.stdout) == (level == "2"), help_text.stdout
         commit(project, f"Level {level}")
 
     # A line the user changed and the template changes too: inline conflict markers, no .rej file.
