@@ -46,6 +46,7 @@ KEEP = {
     # swarm: the stack (app, proxy, Prometheus) that `docker stack deploy` runs.
     "deploy/stack.yml": SWARM,
     "deploy/nginx.conf": SWARM,
+    "src/{{ cookiecutter.package_name }}/ci/swarm.py": SWARM,
     "monitoring": SWARM,  # Prometheus' configuration and alert rules, run by the stack
     # kubernetes: the Kustomize base and overlays that `kubectl apply -k` runs.
     "deploy/k8s": KUBERNETES,

@@ -259,15 +259,10 @@ def _deploy_settings(args: argparse.Namespace, params: dict) -> int:
 
 
 def _deploy(args: argparse.Namespace, params: dict) -> int:
-    from .ci import deploy
-{%- if cookiecutter.deploy_target == 'kubernetes' %}
-    from .ci import kube
+    from .ci import deploy, {{ 'kube' if cookiecutter.deploy_target == 'kubernetes' else 'swarm' }}
 
-    result = deploy.run(args.environment, args.image, args.version, rollout=kube.roll_out)
-{%- else %}
-
-    result = deploy.run(args.environment, args.image, args.version)
-{%- endif %}
+    result = deploy.run(args.environment, args.image, args.version,
+                        {{ 'kube' if cookiecutter.deploy_target == 'kubernetes' else 'swarm' }}.roll_out)
     print(f"deployed {result['image']} to {result['environment']}: model v{result['version']} on "
           f"{result['replicas']} replica(s), at {result['url']}")
     return 0
