@@ -407,8 +407,9 @@ def environment(tmp_path, images, ssh_host, swarm, stack_images):
         while time.monotonic() < deadline and sh("docker", "network", "inspect", f"{env.stack}_serving",
                                                  check=False).returncode == 0:
             time.sleep(1)
-        for volume in ("capture", "prometheus"):
-            sh("docker", "volume", "rm", "--force", f"{env.stack}_{volume}", check=False)
+        for volume in ("capture", "prometheus"):  # once the last container using it is gone
+            wait_for(lambda name=f"{env.stack}_{volume}": sh("docker", "volume", "rm", "--force", name,
+                                                             check=False).returncode == 0, 60, f"removing {volume}")
 
 
 def wait_for(condition, seconds: float, what: str):
@@ -571,8 +572,7 @@ def test_missing_settings_skip_the_deploy_job_under_act(rendered, tmp_path, monk
     to set, and the deploy job never runs (grey on GitHub)."""
     _, project = rendered("2", "classification")
     run, _ = act_rollback(project, tmp_path, monkeypatch, 1, {})
-    assert run.returncode == 0 and run.jobs.get("settings") == "success", run.log[-4000:]
-    assert run.jobs.get("deploy") in (None, "skipped"), run.jobs
+    assert run.ok and run.jobs == {"settings": "success"}, run.log[-4000:]  # the deploy job never ran
     assert "deploy to production skipped: DEPLOY_HOST, DEPLOY_USER" in run.job_log("settings")
     assert run.summaries["settings"].startswith("### Deploy to production: skipped")
     assert json.loads((tmp_path / "act-loopback/state.json").read_text()).get("deployments") is None

@@ -180,9 +180,13 @@ def failures(tasks: list[dict], limit: int = 3) -> str:
                      for t in failed[-limit:]) or "no task error recorded"
 
 
-def _set(spec: dict) -> dict:
-    """A container spec without its empty fields (a task's spec leaves out some the service's has empty)."""
-    return {key: value for key, value in spec.items() if value}
+def _set(value):
+    """A spec without its empty or false fields, at any depth: a task's copy of the service's spec leaves
+    some out that the service's has, depending on the engine's and the client's versions."""
+    if isinstance(value, dict):
+        value = {key: _set(item) for key, item in value.items()}
+        return {key: item for key, item in value.items() if item}
+    return [_set(item) for item in value] if isinstance(value, list) else value
 
 
 def converge(swarm: Swarm, app: str, before: dict, image: str, timeout: float) -> None:
