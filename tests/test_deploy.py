@@ -27,6 +27,7 @@ import getpass
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -51,10 +52,14 @@ from test_workflows import REGISTRY, docker_cleanup, wheelhouse  # noqa: F401 (w
 PROXY_IMAGE = "mlops-template/proxy:bookworm"
 PROMETHEUS_IMAGE = "mlops-template/prometheus:bookworm"
 ENVIRONMENT = "production"
-# Faster health checks and update windows than deploy/stack.yml's defaults (5 s, 30 s, 5 s, 30 s),
+# Faster health checks and update windows than deploy/stack.yml's defaults (5 s, 20 s, 5 s, 30 s),
 # so the history fits the CI budget; the bench rows (benchmarks/) measure the defaults.
 FAST = {"APP_HEALTH_INTERVAL": "2s", "APP_HEALTH_START_PERIOD": "10s", "APP_UPDATE_DELAY": "2s",
         "APP_UPDATE_MONITOR": "6s", "DEPLOY_RESOLVE_IMAGE": "never"}
+# `make bench` (benchmarks/deploy.py) runs the history with the stack's defaults and takes its numbers.
+BENCH = os.environ.get("MLOPS_DEPLOY_BENCH")
+if BENCH:
+    FAST = {"DEPLOY_RESOLVE_IMAGE": "never"}
 REPO = "acme/demo"
 TOKEN = "deploy-test-token"
 TIMINGS: dict[str, float] = {}
@@ -289,10 +294,11 @@ def images(tmp_path_factory, docker_base, wheelhouse) -> Images:  # noqa: F811 (
 
 class Traffic:
     """Requests through the proxy from `clients` threads, each on a new connection, alternating /health
-    and a prediction, until stopped: what answered, which model version, what failed."""
+    and a prediction, each thread at most `rate` per second (the machine's two cores also run the
+    replicas and their health checks), until stopped: what answered, which model version, what failed."""
 
-    def __init__(self, port: int, record: dict, clients: int = 4, limit: float = 600):
-        self.port, self.record, self.limit = port, record, limit
+    def __init__(self, port: int, record: dict, clients: int = 2, rate: float = 40, limit: float = 600):
+        self.port, self.record, self.limit, self.pause = port, record, limit, 1 / rate
         self.seen: list[tuple[float, int | None, str]] = []  # (time, model version, error or "")
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
@@ -331,6 +337,7 @@ class Traffic:
             version, error = self._one(predict=n % 2 == 1)
             self.seen.append((time.monotonic(), version, error))  # list.append is atomic
             n += 1
+            time.sleep(self.pause)
 
     @property
     def failed(self) -> list[str]:
@@ -441,9 +448,14 @@ def test_swarm_history(environment, images, subtests, monkeypatch, tmp_path):
     with step(subtests, "upgrade to v2: a rolling update, >= 2,000 requests through the proxy, none failing"):
         with Traffic(env.listen, record) as traffic:
             time.sleep(1)
+            started = time.monotonic()
             result = env.deploy(tags["v2"], 2)
             done = time.monotonic()
-            time.sleep(1)
+            wait_for(lambda: len(traffic.seen) >= 2000, 120, "2,000 requests")
+        during = [error for at, _, error in traffic.seen if started <= at <= done]
+        converged = re.search(r"(\d+) replicas healthy in (\d+) s", env.summary.read_text())
+        bench = {"replicas": 2, "upgrade_requests": len(during), "upgrade_failed": sum(map(bool, during)),
+                 "converged_s": float(converged.group(2)) if converged else None}
         assert result.returncode == 0, result.stdout + result.stderr
         print(f"upgrade: {len(traffic.seen)} requests, {Counter(v for _, v, _ in traffic.seen)}")
         assert len(traffic.seen) >= 2000 and traffic.failed == []
@@ -453,7 +465,9 @@ def test_swarm_history(environment, images, subtests, monkeypatch, tmp_path):
 
     with step(subtests, "v3 fails its health check: Swarm rolls back by itself, v2 serves throughout"):
         with Traffic(env.listen, record) as traffic:
+            started = time.monotonic()
             result = env.deploy(tags["unhealthy"], 3)
+            bench["rollback_s"] = time.monotonic() - started
         assert result.returncode == 1, result.stdout + result.stderr
         assert "Swarm rolled the update back (rollback_completed" in result.stderr, result.stderr
         assert traffic.failed == [] and traffic.versions() == {2}
@@ -490,6 +504,8 @@ def test_swarm_history(environment, images, subtests, monkeypatch, tmp_path):
         assert env.replicas() == {tags["v1"]: 3} and "3 replica(s)" in env.summary.read_text()
         wait_for(lambda: len(env.targets()) == 3, 60, "Prometheus discovers the third replica")
 
+    if BENCH:
+        Path(BENCH).write_text(json.dumps(bench))
     print("deploy test wall times: " + "; ".join(f"{name.split(':')[0]} {seconds:.1f} s"
                                                  for name, seconds in TIMINGS.items()))
 
