@@ -78,7 +78,8 @@ def test_deploy_target_none_keeps_no_deploy_files(tmp_path):
     project = render(tmp_path, mlops_level="2", task="regression", deploy_target="none", project_name="No Deploy")
     assert project_files(project) == expected_files("2", "regression", "no_deploy", "none")
     for name in ("deploy.yml", "rollback.yml"):
-        assert "deploy-env.yml" not in (project / ".github/workflows" / name).read_text()
+        jobs = yaml.safe_load((project / ".github/workflows" / name).read_text())["jobs"]
+        assert not [job for job in jobs.values() if "deploy-env.yml" in job.get("uses", "")], name
 
 
 @pytest.mark.parametrize(("level", "task"), COMBOS)
