@@ -60,7 +60,8 @@ def test_overlays_build_and_validate(project, environment):
     assert by_kind["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     assert by_kind["HorizontalPodAutoscaler"]["spec"]["minReplicas"] == (3 if environment == "production" else 2)
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["capture"]["persistentVolumeClaim"]["claimName"] == by_kind["PersistentVolumeClaim"]["metadata"]["name"]
+    claim = by_kind["PersistentVolumeClaim"]["metadata"]["name"]
+    assert volumes["capture"]["persistentVolumeClaim"]["claimName"] == claim
     if environment == "production":
         backend = by_kind["Ingress"]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
         assert backend == {"name": service["metadata"]["name"], "port": {"name": "http"}}

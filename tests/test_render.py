@@ -43,9 +43,11 @@ BY_LEVEL: dict[str, set[str]] = {
 # Level 2 with a deploy_target: the settings check and deploy (deploy-env.yml), plus the target's files.
 DEPLOYS = {".github/workflows/deploy-env.yml", "docs/deploy.md", "src/PKG/ci/deploy.py", "tests/test_deploy.py"}
 TARGETS = {
-    "swarm": {"src/PKG/ci/swarm.py", "deploy/stack.yml", "deploy/nginx.conf", "monitoring/prometheus.yml", "monitoring/alerts.yml"},
+    "swarm": {"src/PKG/ci/swarm.py", "deploy/stack.yml", "deploy/nginx.conf", "monitoring/prometheus.yml",
+              "monitoring/alerts.yml"},
     "kubernetes": {"src/PKG/ci/kube.py",
-                   *(f"deploy/k8s/base/{f}.yaml" for f in ("kustomization", "deployment", "service", "pdb", "hpa", "pvc")),
+                   *(f"deploy/k8s/base/{f}.yaml"
+                     for f in ("kustomization", "deployment", "service", "pdb", "hpa", "pvc")),
                    "deploy/k8s/components/ingress/kustomization.yaml", "deploy/k8s/components/ingress/ingress.yaml",
                    *(f"deploy/k8s/overlays/{e}/kustomization.yaml" for e in ("staging", "production"))},
     "none": set(),

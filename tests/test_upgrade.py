@@ -183,8 +183,8 @@ def test_docker_host_repo_moves_to_swarm(tmp_path):
     the template commit that replaced it: `cruft update` with the new answer `swarm` gives a fresh swarm
     render plus the user's edits. Without a new answer cruft stops, naming the choices, and changes nothing."""
     commits = sh(["git", "rev-list", "--max-count=200", "HEAD"], TEMPLATE).stdout.split()  # newest first
-    old = next((c for c in commits if '"docker-host"' in sh(["git", "show", f"{c}:cookiecutter.json"], TEMPLATE).stdout),
-               None)
+    old = next((c for c in commits
+                if '"docker-host"' in sh(["git", "show", f"{c}:cookiecutter.json"], TEMPLATE).stdout), None)
     assert old, "no template commit with deploy_target docker-host in this checkout's history"
     template = tmp_path / "mlops-template"
     template.mkdir()

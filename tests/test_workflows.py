@@ -518,7 +518,8 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
     image = f"{REGISTRY}/acme/{s.slug}"
     deploy_paths = load(s.project / WORKFLOWS / "deploy.yml")["on"]["push"]["paths"]
     # Deploying to a swarm is tests/test_deploy.py's; here the environments have no settings, so each
-    # settings job names what is missing and the deploy job never runs (grey on GitHub). What this test follows is which model gets built and tagged.
+    # settings job names what is missing and the deploy job never runs (grey on GitHub). What this test
+    # follows is which model gets built and tagged.
     skipped = "skipped: DEPLOY_HOST, DEPLOY_USER, DEPLOY_KNOWN_HOSTS, DEPLOY_SSH_KEY not set"
     staged = [f"deploy to {environment} {skipped}" for environment in ("staging", "production")]
 
