@@ -53,8 +53,9 @@ PROXY_IMAGE = "mlops-template/proxy:bookworm"
 PROMETHEUS_IMAGE = "mlops-template/prometheus:bookworm"
 ENVIRONMENT = "production"
 # Faster health checks and update windows than deploy/stack.yml's defaults (5 s, 20 s, 5 s, 30 s),
-# so the history fits the CI budget; the bench rows (benchmarks/) measure the defaults.
-FAST = {"APP_HEALTH_INTERVAL": "2s", "APP_HEALTH_START_PERIOD": "10s", "APP_UPDATE_DELAY": "2s",
+# so the history fits the CI budget; the bench rows (benchmarks/) measure the defaults. The start
+# period is longer: on a loaded 2-core machine a replica has taken 36 s to start.
+FAST = {"APP_HEALTH_INTERVAL": "2s", "APP_HEALTH_START_PERIOD": "45s", "APP_UPDATE_DELAY": "2s",
         "APP_UPDATE_MONITOR": "6s", "DEPLOY_RESOLVE_IMAGE": "never"}
 # `make bench` (benchmarks/deploy.py) runs the history with the stack's defaults and takes its numbers.
 BENCH = os.environ.get("MLOPS_DEPLOY_BENCH")
@@ -469,7 +470,8 @@ def test_swarm_history(environment, images, subtests, monkeypatch, tmp_path):
             result = env.deploy(tags["unhealthy"], 3)
             bench["rollback_s"] = time.monotonic() - started
         assert result.returncode == 1, result.stdout + result.stderr
-        assert "Swarm rolled the update back (rollback_completed" in result.stderr, result.stderr
+        assert "Swarm rolled the update back (" in result.stderr, result.stderr
+        assert f"{tags['v2']} serves on 2 replica(s)" in result.stderr
         assert traffic.failed == [] and traffic.versions() == {2}
         assert env.replicas() == {tags["v2"]: 2}
         failure = env.deployments()[-1]["statuses"][-1]

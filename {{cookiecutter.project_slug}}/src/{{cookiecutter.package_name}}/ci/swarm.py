@@ -173,11 +173,14 @@ def image_of(service: dict) -> str:
     return ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec", {}).get("Image", "")
 
 
-def failures(tasks: list[dict], limit: int = 3) -> str:
-    """The last task errors, such as a failed health check or an exit code."""
-    failed = sorted((t for t in tasks if (t.get("Status") or {}).get("Err")), key=lambda t: t["Status"]["Timestamp"])
-    return "; ".join(f"{t['Spec']['ContainerSpec']['Image'].split('@')[0]}: {t['Status']['Err']}"
-                     for t in failed[-limit:]) or "no task error recorded"
+def failures(tasks: list[dict], image: str, limit: int = 3) -> str:
+    """How the last tasks of `image` ended: an error (a failed health check, an exit code) or their state."""
+    ended = sorted((t for t in tasks if t["Spec"]["ContainerSpec"]["Image"].startswith(image)
+                    and t["Status"]["State"] in ("failed", "rejected", "complete", "shutdown", "orphaned")),
+                   key=lambda t: t["Status"]["Timestamp"])
+    return "; ".join(f"task {t['ID'][:12]} {t['Status']['State']}: " + (t["Status"].get("Err") or (
+        f"{t['Status'].get('Message')}, exit code {t['Status'].get('ContainerStatus', {}).get('ExitCode')}"))
+        for t in ended[-limit:]) or "no task of it ended"
 
 
 def _set(value):
@@ -189,26 +192,29 @@ def _set(value):
     return [_set(item) for item in value] if isinstance(value, list) else value
 
 
-def converge(swarm: Swarm, app: str, before: dict, image: str, timeout: float) -> None:
-    """Wait until every replica runs the service's spec, healthy; CheckFailed when Swarm rolled back or paused."""
+def converge(swarm: Swarm, app: str, before: dict, image: str, timeout: float, rollback: bool = False) -> None:
+    """Wait until Swarm's update (or with `rollback`, our rollback) is over and every replica runs the service's
+    spec, healthy; CheckFailed when Swarm rolled the update back (once the old version serves again) or paused."""
     deadline, started = time.monotonic() + timeout, (before.get("UpdateStatus") or {}).get("StartedAt")
     while True:
-        service = swarm.service(app)
+        service, tasks = swarm.service(app), swarm.tasks(app)
         status = service.get("UpdateStatus") or {}
         state = status.get("State") if status.get("StartedAt") != started else None
-        reverted = image and not image_of(service).startswith(image)
-        if state in ("rollback_completed", "rollback_paused", "paused") or reverted:
-            raise CheckFailed(f"Swarm rolled the update back ({state or 'spec reverted'}: "
-                              f"{status.get('Message', '')}); {failures(swarm.tasks(app))}")
         spec = _set(service["Spec"]["TaskTemplate"]["ContainerSpec"])
-        running = [t for t in swarm.tasks(app) if _set(t["Spec"]["ContainerSpec"]) == spec
+        running = [t for t in tasks if _set(t["Spec"]["ContainerSpec"]) == spec
                    and t["DesiredState"] == t["Status"]["State"] == "running"]
         wanted = service["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
-        if state in (None, "completed", "rollback_completed") and len(running) == wanted:
-            return
+        if state in ("paused", "rollback_paused"):
+            raise CheckFailed(f"Swarm paused the update of {app} ({status.get('Message', '')}): fix it on the "
+                              f"manager (`docker service ps {app}`); {failures(tasks, image_of(service))}")
+        if len(running) == wanted and state in (None, "completed", "rollback_completed"):
+            if rollback or state != "rollback_completed":
+                return
+            raise CheckFailed(f"Swarm rolled the update back ({status.get('Message', '')}); {image_of(service)} "
+                              f"serves on {wanted} replica(s); the new version's tasks: {failures(tasks, image)}")
         if time.monotonic() > deadline:
             raise CheckFailed(f"{app}: {len(running)} of {wanted} replicas healthy after {timeout:.0f} s "
-                              f"(update {state or 'not started'}); {failures(swarm.tasks(app))}")
+                              f"(update {state or 'not started'}); {failures(tasks, image_of(service))}")
         time.sleep(2)
 
 
@@ -243,8 +249,9 @@ def deploy_stack(swarm: Swarm, image: str, version: int | None, settings: Settin
     except CheckFailed as exc:
         if not previous:
             raise CheckFailed(f"smoke test failed after the first deploy: {exc}; nothing to roll back to") from None
+        updated = swarm.service(app)
         swarm.docker("service", "rollback", "--detach", app)
-        converge(swarm, app, swarm.service(app), "", s.timeout)
+        converge(swarm, app, updated, image, s.timeout, rollback=True)
         raise CheckFailed(f"smoke test failed after convergence: {exc}; Swarm rolled {app} back to "
                           f"{previous['image']} (model v{previous['version']})") from None
     return {"environment": s.environment, "stack": s.stack, "host": swarm.where, "image": image, "version": version,
