@@ -24,6 +24,9 @@ def measure(workdir: Path) -> dict:
                              "no:cacheprovider", "-q", "-n", "0"], cwd=ROOT, capture_output=True, text=True,
                             timeout=3600,
                             env={**os.environ, "MLOPS_DEPLOY_BENCH": str(out), "MLOPS_REQUIRE_DOCKER": "1"})
-    if result.returncode != 0 or not out.is_file():
-        raise RuntimeError(f"test_swarm_history exited {result.returncode}:\n{(result.stdout + result.stderr)[-3000:]}")
-    return json.loads(out.read_text())
+    if not out.is_file():  # the numbers are written at the end of the history, so it got there
+        errors = [line for line in result.stdout.splitlines() if line.startswith(("E ", "SUBFAILED", "FAILED"))]
+        raise RuntimeError(f"test_swarm_history exited {result.returncode}:\n" + "\n".join(errors[-40:]))
+    numbers = json.loads(out.read_text())
+    numbers["test_passed"] = result.returncode == 0
+    return numbers
