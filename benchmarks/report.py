@@ -158,7 +158,7 @@ def _missing(area: str, ids: list[str], why: str) -> list[list]:
 
 def _deploy_rows(w: dict) -> list[list]:
     return [["Deploy", *row] for row in (
-        ["W1", f"requests through the proxy during a rolling update of {w['replicas']} replicas: failed / sent",
+        ["W1", f"requests through the proxy during a rolling update of {w['replicas']} replicas: errors / sent",
          f"{w['upgrade_failed']} / {w['upgrade_requests']}", "", None, ("0 failed", w["upgrade_failed"] == 0)],
         ["W2", f"`docker stack deploy` to converged, {w['replicas']} replicas updated (s)",
          num(w["converged_s"]), "", None, None],
