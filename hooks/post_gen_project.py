@@ -38,6 +38,9 @@ KEEP = {
     ".github/workflows/pr-comment.yml": LEVEL >= 2,
     ".github/workflows/deploy.yml": LEVEL >= 2,
     ".github/workflows/rollback.yml": LEVEL >= 2,
+    ".github/workflows/cleanup-images.yml": LEVEL >= 2,
+    "src/{{ cookiecutter.package_name }}/ci/images.py": LEVEL >= 2,
+    "tests/test_images.py": LEVEL >= 2,
     # deploy_target swarm or kubernetes: deploy-env.yml calls `deploy-settings`, then `deploy`.
     ".github/workflows/deploy-env.yml": DEPLOYS,
     "docs/deploy.md": DEPLOYS,

@@ -29,6 +29,12 @@ CONFIGS = {"NGINX_CONFIG": "deploy/nginx.conf", "PROMETHEUS_CONFIG": "monitoring
            "ALERTS_CONFIG": "monitoring/alerts.yml"}
 VERSION_LABEL = "deploy.model-version"
 COMMAND_TIMEOUT = 300
+SSH_HINTS = {
+    "Host key verification failed": "the host's key is not the one in DEPLOY_KNOWN_HOSTS",
+    "Permission denied": "DEPLOY_SSH_KEY is not authorised for DEPLOY_USER on the host",
+    "Connection refused": "nothing accepts SSH connections at DEPLOY_HOST:DEPLOY_SSH_PORT",
+    "permission denied while trying to connect to the Docker daemon": "DEPLOY_USER may not use Docker",
+}
 
 
 @dataclass(frozen=True)
@@ -154,8 +160,10 @@ class Swarm:
         except subprocess.TimeoutExpired:
             raise PipelineError(f"docker {' '.join(args[:2])} on {self.where}: no answer in {timeout:.0f} s") from None
         if check and result.returncode != 0:
-            raise PipelineError(f"docker {' '.join(args[:2])} on {self.where} failed: "
-                                f"{' '.join(result.stderr.split())[-600:] or 'no output'}")
+            text = " ".join(result.stderr.split())[-600:] or "no output"
+            hints = [hint for needle, hint in SSH_HINTS.items() if needle.lower() in text.lower()]
+            raise PipelineError(f"docker {' '.join(args[:2])} on {self.where} failed: {text}"
+                                + (f" ({'; '.join(hints)})" if hints else ""))
         if check and result.stdout.lstrip()[:1] in ("{", "["):
             return json.loads(result.stdout)
         return result
