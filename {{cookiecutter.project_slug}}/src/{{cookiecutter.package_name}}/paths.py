@@ -61,9 +61,6 @@ FULL_REPORT = "report-full.md"  # written when the comment had to be cut
 PR_NUMBER_FILE = "pr-number"  # the PR the poster comments on
 REPORT_OWNER = ".report-folder"  # marks a folder `report` made, which it may empty and rewrite
 
-# Level 2's deploys.
-COMPOSE = Path("deploy/compose.yml")
-
 
 def read_output(path: Path, stage: str) -> dict:
     """A stage's JSON output, or a PipelineError naming the stage to run first."""
