@@ -218,6 +218,100 @@ def _drift_alert(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _collect(args: argparse.Namespace, params: dict) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from .ci import actions
+    from .stages import collect, history
+
+    section = collect.settings(params)
+    since = collect.parse_time(args.since, "--since") if args.since else None
+    if since is None and not args.labelled:
+        mark = history.watermark(section["workspace"])  # where the last monitored collection ended
+        since = collect.parse_time(mark, "watermark") if mark else None
+    until = collect.parse_time(args.until, "--until") if args.until else None
+    with tempfile.TemporaryDirectory(prefix="capture-") as folder:
+        source, where = args.source or section["source"], None
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+        if args.environment:
+            from .ci import capture
+
+            where = capture.fetch(args.environment, Path(folder))
+            source = capture.merged_source(Path(folder))
+{%- endif %}
+        if not source:
+            raise PipelineError("no capture source: set monitoring.source in params.yaml or pass --source"
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+                                " or --environment"
+{%- endif %}
+                                " (docs/monitoring.md)")
+        summary = collect.collect(params, source, since, until, args.out, labelled_only=args.labelled)
+    if where is not None:
+        summary["source"] = f"capture volumes: {', '.join(where) or 'none found'}"
+        Path(collect.SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    actions.set_outputs({"rows": summary["rows"], "labelled": summary["labelled"]})
+    print(f"collected {summary['rows']} record(s) ({summary['labelled']} labelled) from {summary['source']} "
+          f"between {summary['since'] or 'the start'} and {summary['until']} into {summary['current']}; "
+          f"{summary['duplicates']} duplicate(s), {summary['unparsable_lines']} unparsable line(s)")
+    if summary["broken"]:
+        examples = "; ".join(f"{e['record_id']}: {e['problem']}" for e in summary["broken_examples"])
+        print(f"warning: {summary['broken']} record(s) break the data contract and are left out "
+              f"(reports/collect.json), e.g. {examples}", file=sys.stderr)
+    return 0
+
+
+def _monitor(args: argparse.Namespace, params: dict) -> int:
+    from . import reporting
+    from .ci import actions
+    from .stages import collect, history, ingest, monitor
+
+    summary, snapshots = monitor.run(params, args.current)
+    section = collect.settings(params)
+    stored = None
+    if not args.no_history:
+        stored = history.store(section["workspace"], params["task"], snapshots, summary["window"]["until"])
+        summary["history"] = {**summary["history"], **stored}
+    rows, _ = ingest.new_labelled_rows(params, args.current or section["current"])
+    summary["new_labelled_rows"] = len(rows)
+    monitor.JSON.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    text = monitor.verdict(summary)
+    actions.set_outputs({"status": summary["status"], "traffic": str(summary["status"] != "no traffic").lower(),
+                         "alert": str(bool(summary["alerts"])).lower(), "labelled-rows": len(rows)})
+    actions.add_summary(reporting.render("monitor.md", summary=summary))
+    print(text)
+    if summary["status"] == "no traffic":
+        print("::warning::no traffic in the monitored window: nothing was measured")
+    if stored:
+        print(f"history: {stored['snapshots']} snapshot(s) in {stored['workspace']}; `evidently ui --workspace "
+              f"{stored['workspace']}` shows them")
+    print(f"{len(rows)} labelled production row(s) are not in the training data yet")
+    return 0
+
+
+def _monitor_history(args: argparse.Namespace, params: dict) -> int:
+    from .stages import collect, history
+
+    print(history.sync(args.action, collect.settings(params)["workspace"]))
+    return 0
+
+
+def _monitor_alert(args: argparse.Namespace, params: dict) -> int:
+    from .ci import alerts
+    from .stages import monitor
+
+    summary = monitor.read_summary(args.summary)
+    result = alerts.monitor_alert(summary, monitor.verdict(summary), new_labelled_rows=args.labelled_rows
+                                  if args.labelled_rows is not None else int(summary.get("new_labelled_rows") or 0),
+                                  workflow=args.workflow, ref=args.ref)
+    started = f"started {result['dispatched']}" if result["dispatched"] else "no retraining (no new labelled rows)"
+    if result["action"] == "none":
+        print(f"{monitor.verdict(summary)}: no alert; {started}")
+    else:
+        print(f"{monitor.verdict(summary)}; {started}; {result['action']} issue #{result['issue']}")
+    return 0
+
+
 def _smoke(args: argparse.Namespace, params: dict) -> int:
     from .serving import smoke
 
@@ -325,6 +419,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--label", default="drift", help="label of the drift issue (default: drift)")
     sub.add_argument("--labelled-rows", type=int, help="new labelled rows in the current batch (from drift-summary); "
                                                        "0: the issue asks for labels and no retraining starts")
+    sub = add("collect", _collect, "gather the captured predictions of a window into the production batch "
+                                   "(monitoring.current), labels joined by record id")
+    sub.add_argument("--source", help="capture folder or fsspec URL (default: monitoring.source)")
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+    sub.add_argument("--environment", help="read the capture volumes of this environment's Docker hosts over SSH "
+                                           "(its DEPLOY_* settings, docs/deploy.md)")
+{%- endif %}
+    sub.add_argument("--since", help="window start, ISO 8601 UTC (default: where the last monitoring run ended)")
+    sub.add_argument("--until", help="window end, ISO 8601 UTC (default: now)")
+    sub.add_argument("--labelled", action="store_true",
+                     help="every captured record with a label, whatever its time (retraining)")
+    sub.add_argument("--out", help="batch CSV to write (default: monitoring.current)")
+    sub = add("monitor", _monitor, "drift, prediction drift, production accuracy and slices of the collected batch "
+                                   "(Evidently); reports/monitor.*, a snapshot in the history")
+    sub.add_argument("--current", help="collected batch (default: monitoring.current)")
+    sub.add_argument("--no-history", action="store_true", help="do not add the run to the Evidently workspace")
+    sub = add("monitor-history", _monitor_history,
+              "pull or push the monitoring history (Evidently workspace and watermark) with the DVC remote")
+    sub.add_argument("action", choices=("pull", "push"))
+    sub = add("monitor-alert", _monitor_alert,
+              "on a monitoring alert open or update the issue; with new labelled production rows start retraining")
+    sub.add_argument("--summary", default="reports/monitor.json",
+                     help="monitor summary (default: reports/monitor.json)")
+    sub.add_argument("--workflow", default="retrain.yml", help="workflow file to dispatch (default: retrain.yml)")
+    sub.add_argument("--ref", help="branch to retrain on (default: $GITHUB_REF_NAME, else main)")
+    sub.add_argument("--labelled-rows", type=int, help="new labelled production rows (default: from the summary)")
     sub = add("smoke", _smoke, "smoke-test a running model API: /health, then /predict with one valid record")
     sub.add_argument("--url", default="http://127.0.0.1:8000", help="base URL (default: http://127.0.0.1:8000)")
     sub.add_argument("--wait", type=float, default=60, help="seconds to wait for /health (default: 60)")

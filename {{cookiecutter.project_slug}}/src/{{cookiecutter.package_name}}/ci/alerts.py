@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import PipelineError
 from . import actions
 from .comment import DEFAULT_API, GitHub
-from .report import DRIFT, PACKAGE, code, drift_section, number, run_links
+from .report import DRIFT, PACKAGE, _plain, code, drift_section, number, run_links
 
 MARKER = f"<!-- {PACKAGE}-drift -->"  # hidden first line of the issue: finds it again
 LABEL = "drift"
@@ -137,3 +137,61 @@ def alert(
         number_ = int((created or {}).get("number", 0)) if isinstance(created, dict) else 0
         action = "opened"
     return {"action": action, "issue": number_, "dispatched": dispatched, "verdict": verdict(summary)}
+
+
+# --------------------------------------------------------------------------- production monitoring
+
+MONITOR_MARKER = f"<!-- {PACKAGE}-monitor -->"
+MONITOR_LABEL = "monitoring"
+MONITOR_TITLE = "Production monitoring: drift or accuracy drop"
+ASK_LABELS = ("No retraining was started: production has no labelled records that the training data lacks, so "
+              "a retrain would learn nothing new. Add labels for the captured records (a `record_id,<target>` "
+              "file in the labels folder, docs/monitoring.md); the next run adds them and retrains.")
+
+
+def monitor_body(summary: dict, verdict_text: str, dispatched: str | None, env: dict | None = None) -> str:
+    links = run_links(env)
+    where = f"[the monitoring run]({links['run']})" if links else "the monitoring run"
+    requested = (f"Retraining was requested: {code(dispatched)}, with the labelled production rows."
+                 if dispatched else ASK_LABELS)
+    return f"{MONITOR_MARKER}\nFound by {where}: {_plain(verdict_text)}.\n\n{requested}\n"
+
+
+def monitor_alert(summary: dict, verdict_text: str, *, new_labelled_rows: int, workflow: str = WORKFLOW,
+                  ref: str | None = None, label: str = MONITOR_LABEL, env: dict | None = None) -> dict:
+    """The `monitor-alert` command: on an alert, open the monitoring issue or comment on the open one; with
+    new labelled production rows, start retraining. No alert and no new labels: nothing to do."""
+    env = os.environ if env is None else env
+    alerting = bool(summary.get("alerts"))
+    if not alerting and new_labelled_rows <= 0:
+        return {"action": "none", "issue": None, "dispatched": None}
+    ref = ref or env.get("GITHUB_REF_NAME") or "main"
+    if not WORKFLOW_FILE.fullmatch(workflow):
+        raise PipelineError(f"--workflow: expected a workflow file name such as {WORKFLOW}, got {workflow!r}")
+    if not REF.fullmatch(ref) or ".." in ref:
+        raise PipelineError(f"--ref: not a branch name: {ref!r}")
+    client = GitHub(env.get("GITHUB_TOKEN", ""), env.get("GITHUB_REPOSITORY", ""),
+                    env.get("GITHUB_API_URL") or DEFAULT_API)
+    dispatched = None
+    if new_labelled_rows > 0:
+        reason = f"monitoring: {new_labelled_rows} new labelled production row(s)"
+        client.request("POST", f"/repos/{client.repo}/actions/workflows/{workflow}/dispatches",
+                       {"ref": ref, "inputs": {"reason": reason}})
+        dispatched = f"{workflow} on {ref}"
+    if not alerting:
+        return {"action": "none", "issue": None, "dispatched": dispatched}
+    body = monitor_body(summary, verdict_text, dispatched, env)
+    issues, _ = client.request("GET", f"/repos/{client.repo}/issues?state=open&labels={label}&per_page=100")
+    issue = next((i for i in issues if isinstance(i, dict) and "pull_request" not in i
+                  and str(i.get("body") or "").lstrip().startswith(MONITOR_MARKER)), None) \
+        if isinstance(issues, list) else None
+    if issue is not None:
+        number_ = int(issue["number"])
+        client.request("POST", f"/repos/{client.repo}/issues/{number_}/comments", {"body": body})
+        action = "updated"
+    else:
+        created, _ = client.request("POST", f"/repos/{client.repo}/issues",
+                                    {"title": MONITOR_TITLE, "body": body, "labels": [label]})
+        number_ = int((created or {}).get("number", 0)) if isinstance(created, dict) else 0
+        action = "opened"
+    return {"action": action, "issue": number_, "dispatched": dispatched}

@@ -37,6 +37,7 @@ FULL_REPORT = "report-full.md"  # written beside the report when the comment had
 OWNER = ".report-folder"  # marks a folder `report` made, which it may empty and rewrite
 
 DATA_CHECK = Path("reports/data_check.json")
+ADDED = Path("reports/added.json")  # ingest.ADDED
 DATA_CHECK_HTML = Path("reports/data_check.html")
 METRICS = Path("metrics/metrics.json")  # config.METRICS (not imported: this module imports the standard library only)
 GATE = Path("reports/gate.json")
@@ -221,6 +222,15 @@ def _bounds(metric: str, gate_params: dict, max_drop: object) -> str:
     if max_drop is not None:
         parts.append(f"max drop {max_drop}")
     return ", ".join(parts)
+
+
+def added_section(added: dict | None) -> str:
+    """What `add-current` appended to the training data (reports/added.json), production's rows apart."""
+    if not added or not added.get("added"):
+        return ""
+    return (f"### Training data\n\n**+{int(added['added'])} labelled row(s)** joined the training data: "
+            f"{int(added.get('from_production') or 0)} from production (captured predictions with labels), "
+            f"{int(added.get('from_current') or 0)} from the current batch.\n")
 
 
 def metrics_section(metrics: dict | None, gate: dict | None, params: dict, base_ref: str | None) -> tuple[str, str]:
@@ -539,7 +549,7 @@ def build(
         else:
             images = [name for name in bundled if name.startswith("plots/") and name.endswith(".png")]
         plot = plot_section(params["task"], links, None if out_dir is None else artifact, images)
-        sections += [metrics, drift, plot, section]
+        sections += [metrics, added_section(_read_json(ADDED)), drift, plot, section]
     else:
         headlines.append(headline)
         sections.append(section)

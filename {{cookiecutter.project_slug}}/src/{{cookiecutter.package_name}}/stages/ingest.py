@@ -4,10 +4,16 @@ The convention (README, "Retraining on new data"): the current batch (`drift.cur
 model saw in production. Once a row of it has its target column filled in, it is labelled data.
 `add-current` appends the labelled rows that the training data does not already hold to `data.path`,
 so the next training run learns from them; unlabelled rows stay out. Running it twice adds nothing.
+
+Production's own batch (`monitoring.current`, written by `collect` from the captured predictions with
+the labels joined by record id) is a second source: its labelled rows join the same way, without the
+capture's columns (record id, prediction, time), and `reports/added.json` counts them apart, so the
+promotion pull request says how many rows came from production.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -15,14 +21,28 @@ import pandas as pd
 from ..errors import PipelineError
 
 
-def new_labelled_rows(params: dict) -> tuple[pd.DataFrame, str | None]:
-    """(labelled rows of the current batch not yet in the training data, the batch's path or None)."""
-    current_path = params["drift"].get("current")
+ADDED = Path("reports/added.json")
+CAPTURE_COLUMNS = ("record_id", "prediction", "time", "model_version")  # collect.META: not training data
+
+
+def production_batch(params: dict) -> str | None:
+    """The collected production batch, when there is one."""
+    path = (params.get("monitoring") or {}).get("current") or "data/production/current.csv"
+    return path if Path(path).is_file() else None
+
+
+def new_labelled_rows(params: dict, current_path: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """(labelled rows of a batch not yet in the training data, the batch's path or None).
+
+    The batch is `current_path`, by default the current batch (drift.current)."""
+    current_path = current_path or params["drift"].get("current")
     if not current_path or not Path(current_path).is_file():
         return pd.DataFrame(), None
     target = params["data"]["target"]
-    training = pd.read_csv(params["data"]["path"])
-    current = pd.read_csv(current_path)
+    # round_trip: a value appended by an earlier run reads back equal to the one it was written from.
+    training = pd.read_csv(params["data"]["path"], float_precision="round_trip")
+    current = pd.read_csv(current_path, float_precision="round_trip")
+    current = current.drop(columns=[c for c in CAPTURE_COLUMNS if c in current.columns and c not in training.columns])
     if target not in current.columns:
         return pd.DataFrame(), current_path
     labelled = current[current[target].notna() & current[target].astype(str).str.strip().ne("")]
@@ -40,14 +60,30 @@ def new_labelled_rows(params: dict) -> tuple[pd.DataFrame, str | None]:
 
 
 def add_current(params: dict) -> tuple[int, str | None]:
-    """Append the current batch's new labelled rows to the training CSV; return (rows added, batch path)."""
+    """Append the new labelled rows of the current batch, then of production's, to the training CSV.
+
+    Returns (rows added, the batches' paths or None); reports/added.json says how many from each."""
     rows, source = new_labelled_rows(params)
+    counts = {"current": _append(params, rows), "production": 0}
+    production = production_batch(params)
+    if production:
+        rows, _ = new_labelled_rows(params, production)  # after the first append: no row counted twice
+        counts["production"] = _append(params, rows)
+        source = ", ".join(s for s in (source, production) if s)
+    total = counts["current"] + counts["production"]
+    ADDED.parent.mkdir(parents=True, exist_ok=True)
+    ADDED.write_text(json.dumps({"added": total, "from_current": counts["current"],
+                                 "from_production": counts["production"], "sources": source}, indent=2) + "\n")
+    return total, source
+
+
+def _append(params: dict, rows: pd.DataFrame) -> int:
     if rows.empty:
-        return 0, source
+        return 0
     path = Path(params["data"]["path"])
     text = path.read_text()
     with path.open("a", encoding="utf-8", newline="") as out:
         if text and not text.endswith("\n"):
             out.write("\n")
         rows.to_csv(out, header=False, index=False, lineterminator="\n")
-    return len(rows), source
+    return len(rows)
