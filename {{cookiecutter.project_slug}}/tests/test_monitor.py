@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.config import load_params
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.stages import collect, history, ingest, monitor
 
-T0 = dt.datetime(2026, 12, 3, 10, 0, tzinfo=collect.UTC)
+T0 = dt.datetime(2026, 11, 2, 10, 0, tzinfo=collect.UTC)
 
 
 def write_capture(folder: Path, rows: pd.DataFrame, predictions, start: dt.datetime, request: str,
@@ -93,7 +93,7 @@ def test_collect_dedupes_windows_reports_broken_records_and_joins_labels(setup, 
     assert batch["record_id"].is_unique and "old-0" not in set(batch["record_id"])
     assert batch.set_index("record_id").loc[ids[3], params["data"]["target"]] == target.iloc[3]
     saved = json.loads(collect.SUMMARY.read_text())
-    assert saved["broken"] == 1 and saved["since"] == "2026-12-03T09:00:00.000000Z"
+    assert saved["broken"] == 1 and saved["since"] == "2026-11-02T09:00:00.000000Z"
 
     # A label that contradicts another is an error naming both files, never a silent pick.
     (labels / "week3.csv").write_text(f"record_id,{params['data']['target']}\n{ids[0]},{target.iloc[0]}x\n")
@@ -110,13 +110,13 @@ def test_monitor_loop_no_drift_then_drift_and_an_accuracy_drop(setup, project, c
     capture = project / "capture"
     steady = features.sample(120, random_state=1)
     write_capture(capture, steady, list(target.loc[steady.index]), T0, "steady")
-    assert main(["collect", "--since", "2026-12-03T09:00:00Z", "--until", "2026-12-03T11:00:00Z"]) == 0
+    assert main(["collect", "--since", "2026-11-02T09:00:00Z", "--until", "2026-11-02T11:00:00Z"]) == 0
     assert main(["monitor"]) == 0
     first = monitor.read_summary()
     assert first["status"] == "ok" and first["alerts"] == [] and first["drift"]["dataset_drift"] is False
     assert first["drift"]["prediction_drift"]["drifted"] is False and first["performance"] is None
     assert "no drift in 120 records" in capsys.readouterr().out
-    assert history.watermark(params["monitoring"]["workspace"]) == "2026-12-03T11:00:00.000000Z"
+    assert history.watermark(params["monitoring"]["history"]) == "2026-11-02T11:00:00.000000Z"
 
     # The next window starts at the watermark; the shifted traffic drifts, and labels say the model is wrong.
     later = T0 + dt.timedelta(hours=2)
@@ -129,8 +129,8 @@ def test_monitor_loop_no_drift_then_drift_and_an_accuracy_drop(setup, project, c
     labels.mkdir(parents=True)
     (labels / "moved.csv").write_text(f"record_id,{params['data']['target']}\n" + "".join(
         f"{i},{v}\n" for i, v in zip(ids, target.loc[moved.index], strict=True)))
-    assert main(["collect", "--until", "2026-12-03T13:00:00Z"]) == 0
-    assert collect.read_summary()["since"] == "2026-12-03T11:00:00.000000Z"
+    assert main(["collect", "--until", "2026-11-02T13:00:00Z"]) == 0
+    assert collect.read_summary()["since"] == "2026-11-02T11:00:00.000000Z"
     assert main(["monitor"]) == 0
     second = monitor.read_summary()
     assert second["rows"] == 120 and second["labelled"] == 120 and second["label_coverage"] == 1.0
@@ -144,12 +144,14 @@ def test_monitor_loop_no_drift_then_drift_and_an_accuracy_drop(setup, project, c
     assert Path("reports/monitor.html").read_text().count("<iframe") == 2
 
     # The history is an Evidently project with a dashboard; `evidently ui` reads the same folder.
-    workspace, project_ = history.open_project(params["monitoring"]["workspace"], params["task"])
+    workspace, project_ = history.open_project(params["monitoring"]["history"], params["task"])
     assert len(workspace.list_runs(project_.id)) == 3
     titles = [p.title for p in workspace.get_dashboard(project_.id).panels]
     assert {"Drift share", "Drifted columns", "Rows", "Label coverage"} <= set(titles)
 
-    # The promotion pull request's data diff says how many rows came from production.
+    # Retraining adds the labelled production records; the promotion pull request's data diff says how many.
+    assert main(["collect", "--labelled"]) == 0
+    assert len(pd.read_csv(history.labelled(params["monitoring"]["history"]))) == 120
     added, _ = ingest.add_current(params)
     production = json.loads(ingest.ADDED.read_text())["from_production"]
     assert production == 120 and added >= production
@@ -160,7 +162,7 @@ def test_monitor_loop_no_drift_then_drift_and_an_accuracy_drop(setup, project, c
 def test_no_traffic_is_reported_as_such(setup, project, capsys):
     params, features, target = setup
     (project / "capture").mkdir()
-    assert main(["collect", "--since", "2026-12-03T09:00:00Z"]) == 0
+    assert main(["collect", "--since", "2026-11-02T09:00:00Z"]) == 0
     summary_file = project / "summary.md"
     os.environ["GITHUB_STEP_SUMMARY"] = str(summary_file)
     try:
@@ -193,7 +195,7 @@ def test_alerts_open_one_issue_and_retrain_only_with_labels(github):  # noqa: F8
 
 
 def test_job_summary_template_names_every_part():
-    summary = {"window": {"since": None, "until": "2026-12-03T11:00:00.000000Z"}, "source": "capture",
+    summary = {"window": {"since": None, "until": "2026-11-02T11:00:00.000000Z"}, "source": "capture",
                "status": "ok", "rows": 50, "labelled": 25, "label_coverage": 0.5, "alerts": ["data drift"],
                "broken": 1, "broken_examples": [{"record_id": "r-0", "problem": "x: not a number"}],
                "drift": {"drifted_columns": 3, "columns": [{}] * 6, "drift_share": 0.5, "share_threshold": 0.5,

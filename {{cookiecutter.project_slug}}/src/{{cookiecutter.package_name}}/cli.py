@@ -228,7 +228,7 @@ def _collect(args: argparse.Namespace, params: dict) -> int:
     section = collect.settings(params)
     since = collect.parse_time(args.since, "--since") if args.since else None
     if since is None and not args.labelled:
-        mark = history.watermark(section["workspace"])  # where the last monitored collection ended
+        mark = history.watermark(section["history"])  # where the last monitored collection ended
         since = collect.parse_time(mark, "watermark") if mark else None
     until = collect.parse_time(args.until, "--until") if args.until else None
     with tempfile.TemporaryDirectory(prefix="capture-") as folder:
@@ -246,7 +246,8 @@ def _collect(args: argparse.Namespace, params: dict) -> int:
                                 " or --environment"
 {%- endif %}
                                 " (docs/monitoring.md)")
-        summary = collect.collect(params, source, since, until, args.out, labelled_only=args.labelled)
+        out = args.out or (history.labelled(section["history"]) if args.labelled else None)
+        summary = collect.collect(params, source, since, until, out, labelled_only=args.labelled)
     if where is not None:
         summary["source"] = f"capture volumes: {', '.join(where) or 'none found'}"
         Path(collect.SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")
@@ -270,9 +271,9 @@ def _monitor(args: argparse.Namespace, params: dict) -> int:
     section = collect.settings(params)
     stored = None
     if not args.no_history:
-        stored = history.store(section["workspace"], params["task"], snapshots, summary["window"]["until"])
+        stored = history.store(section["history"], params["task"], snapshots, summary["window"]["until"])
         summary["history"] = {**summary["history"], **stored}
-    rows, _ = ingest.new_labelled_rows(params, args.current or section["current"])
+    rows, _ = ingest.new_labelled_rows(params, ingest.production_batch(params) or args.current or section["current"])
     summary["new_labelled_rows"] = len(rows)
     monitor.JSON.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     text = monitor.verdict(summary)
@@ -292,7 +293,7 @@ def _monitor(args: argparse.Namespace, params: dict) -> int:
 def _monitor_history(args: argparse.Namespace, params: dict) -> int:
     from .stages import collect, history
 
-    print(history.sync(args.action, collect.settings(params)["workspace"]))
+    print(history.sync(args.action, collect.settings(params)["history"]))
     return 0
 
 
@@ -430,13 +431,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--until", help="window end, ISO 8601 UTC (default: now)")
     sub.add_argument("--labelled", action="store_true",
                      help="every captured record with a label, whatever its time (retraining)")
-    sub.add_argument("--out", help="batch CSV to write (default: monitoring.current)")
+    sub.add_argument("--out", help="batch CSV to write (default: monitoring.current; with --labelled, "
+                                   "labelled.csv in monitoring.history)")
     sub = add("monitor", _monitor, "drift, prediction drift, production accuracy and slices of the collected batch "
                                    "(Evidently); reports/monitor.*, a snapshot in the history")
     sub.add_argument("--current", help="collected batch (default: monitoring.current)")
     sub.add_argument("--no-history", action="store_true", help="do not add the run to the Evidently workspace")
     sub = add("monitor-history", _monitor_history,
-              "pull or push the monitoring history (Evidently workspace and watermark) with the DVC remote")
+              "pull or push the monitoring history (Evidently workspace, watermark, labelled rows) with the DVC remote")
     sub.add_argument("action", choices=("pull", "push"))
     sub = add("monitor-alert", _monitor_alert,
               "on a monitoring alert open or update the issue; with new labelled production rows start retraining")

@@ -40,7 +40,7 @@ def settings(params: dict) -> dict:
     section.setdefault("source", "")
     section.setdefault("labels", "data/labels")
     section.setdefault("current", "data/production/current.csv")
-    section.setdefault("workspace", "monitoring/workspace")
+    section.setdefault("history", "monitoring")
     section.setdefault("min_rows", 30)
     section.setdefault("min_labelled_rows", 30)
     return section
@@ -194,7 +194,8 @@ def collect(params: dict, source: str, since: dt.datetime | None, until: dt.date
                             "columns in the collected batch; rename them in your data")
     capture = params.get("capture") or {}
     skipped = set(capture.get("drop_columns") or []) | set(capture.get("hash_columns") or [])
-    until = until or dt.datetime.now(UTC)
+    # --labelled reads every record with a label, whatever its time; a window ends now by default.
+    until = until or (dt.datetime.max.replace(tzinfo=UTC) if labelled_only else dt.datetime.now(UTC))
     since_text = stamp(since) if since else ""
     counts = {"files": 0, "records": 0, "unparsable_lines": 0, "duplicates": 0, "broken": 0, "rows": 0,
               "labelled": 0, "labels": 0, "labels_without_record": 0}

@@ -1,11 +1,14 @@
-"""Monitoring history: an Evidently workspace that outlives runs, and the collection watermark in it.
+"""Monitoring history: a folder that outlives runs (monitoring.history), kept on the DVC remote.
 
-Each `monitor` run adds its snapshots (drift; performance when there are labels) to one project in the
-workspace (monitoring.workspace). Its dashboard, made with the project, draws them over time in
-`evidently ui --workspace <dir>`: rows, drift share, drifted columns, accuracy or error, label coverage.
-`watermark.json` in the same folder records where the last collection ended, so the next one starts
-there. In CI the folder is pulled from and pushed to the DVC remote (`monitor-history pull|push`),
-so it survives fresh clones; on a host it can live on a volume.
+- `workspace/`: an Evidently workspace. Each `monitor` run adds its snapshots (drift; performance when
+  there are labels) to one project, whose dashboard, made with the project, draws them over time in
+  `evidently ui --workspace <folder>/workspace`: rows, drift share, drifted columns, accuracy or error,
+  label coverage.
+- `watermark.json`: where the last monitored collection ended, so the next one starts there.
+- `labelled.csv`: every captured record that has a label (`collect --labelled`), which retraining adds
+  to the training data (`add-current`) in its own fresh clone.
+In CI the folder is pulled from and pushed to the DVC remote (`monitor-history pull|push`), so it
+survives fresh clones; on a host it can live on a volume.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from ..errors import PipelineError
 
 PROJECT = "{{ cookiecutter.project_slug }}: production monitoring"
 WATERMARK = "watermark.json"
+WORKSPACE = "workspace"
+LABELLED = "labelled.csv"
 REMOTE_FOLDER = "monitoring-workspace"  # beside the DVC cache on the remote
 
 
@@ -56,8 +61,9 @@ def open_project(folder: str | Path, task: str):
     from evidently.sdk.models import ProjectModel
     from evidently.ui.workspace import Workspace
 
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    workspace = Workspace(str(folder))
+    path = Path(folder) / WORKSPACE
+    path.mkdir(parents=True, exist_ok=True)
+    workspace = Workspace(str(path))
     found = [p for p in workspace.list_projects() if p.name == PROJECT]
     if found:
         return workspace, found[0]
@@ -75,7 +81,7 @@ def store(folder: str | Path, task: str, snapshots: list, until: str | None) -> 
     count = len(workspace.list_runs(project.id))
     if until:
         (Path(folder) / WATERMARK).write_text(json.dumps({"until": until}) + "\n")
-    return {"workspace": str(folder), "project": str(project.id), "snapshots": count}
+    return {"workspace": str(Path(folder) / WORKSPACE), "project": str(project.id), "snapshots": count}
 
 
 def watermark(folder: str | Path) -> str | None:
@@ -91,7 +97,12 @@ def watermark(folder: str | Path) -> str | None:
 
 
 def describe(folder: str | Path) -> dict:
-    return {"workspace": str(folder), "watermark": watermark(folder)}
+    return {"workspace": str(Path(folder) / WORKSPACE), "watermark": watermark(folder)}
+
+
+def labelled(folder: str | Path) -> Path:
+    """The labelled production records (`collect --labelled` writes them)."""
+    return Path(folder) / LABELLED
 
 
 def _remote_url() -> str | None:

@@ -5,8 +5,8 @@ model saw in production. Once a row of it has its target column filled in, it is
 `add-current` appends the labelled rows that the training data does not already hold to `data.path`,
 so the next training run learns from them; unlabelled rows stay out. Running it twice adds nothing.
 
-Production's own batch (`monitoring.current`, written by `collect` from the captured predictions with
-the labels joined by record id) is a second source: its labelled rows join the same way, without the
+Production's labelled records are a second source: `collect --labelled` writes them into the monitoring
+history (captured predictions, labels joined by record id). They join the same way, without the
 capture's columns (record id, prediction, time), and `reports/added.json` counts them apart, so the
 promotion pull request says how many rows came from production.
 """
@@ -20,15 +20,16 @@ import pandas as pd
 
 from ..errors import PipelineError
 
-
 ADDED = Path("reports/added.json")
 CAPTURE_COLUMNS = ("record_id", "prediction", "time", "model_version")  # collect.META: not training data
 
 
 def production_batch(params: dict) -> str | None:
-    """The collected production batch, when there is one."""
-    path = (params.get("monitoring") or {}).get("current") or "data/production/current.csv"
-    return path if Path(path).is_file() else None
+    """The labelled production records (`collect --labelled`, in the monitoring history), when there are any."""
+    from . import collect, history
+
+    path = history.labelled(collect.settings(params)["history"])
+    return str(path) if path.is_file() else None
 
 
 def new_labelled_rows(params: dict, current_path: str | None = None) -> tuple[pd.DataFrame, str | None]:

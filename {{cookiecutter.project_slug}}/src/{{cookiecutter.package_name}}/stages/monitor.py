@@ -200,7 +200,7 @@ def run(params: dict, batch_path: str | None = None, collected: dict | None = No
         perf = summary["performance"]
         if perf and perf["enough_labels"] and perf["below"]:
             summary["alerts"].extend(perf["reasons"])
-    summary["history"] = history.describe(section["workspace"])
+    summary["history"] = history.describe(section["history"])
     write(summary, snapshots)
     return summary, snapshots
 
