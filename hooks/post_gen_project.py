@@ -27,7 +27,7 @@ KEEP = {
     "data/raw/diabetes_current.csv": not CLASSIFICATION,
     # Level 1, continuous training: scheduled and data-triggered retraining, drift monitoring.
     ".github/workflows/retrain.yml": LEVEL >= 1,
-    ".github/workflows/drift.yml": LEVEL >= 1,
+    ".github/workflows/monitor.yml": LEVEL >= 1,
     ".github/workflows/keepalive.yml": LEVEL >= 1,
     ".github/workflows/sync-registry.yml": LEVEL >= 1,
     # Level 2, CI/CD automation: PR reports, image build and push, staged deploy, rollback.
@@ -40,6 +40,7 @@ KEEP = {
     "deploy": DOCKER_HOST,
     "docs/deploy.md": DOCKER_HOST,
     "src/{{ cookiecutter.package_name }}/ci/deploy.py": DOCKER_HOST,
+    "src/{{ cookiecutter.package_name }}/ci/capture.py": DOCKER_HOST,  # collect --environment: the hosts' capture volumes
     "tests/test_deploy.py": DOCKER_HOST,
 }
 # What cookiecutter adds to the answers for this run only; cruft records `_template` and `_commit` instead.

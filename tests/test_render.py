@@ -20,14 +20,16 @@ COMMON = {
     *(f"tracking/{f}" for f in ("compose.yaml", "Dockerfile", "server.sh", "initdb.sql", ".env.example")),
     # The package, grouped by concern: the pipeline's stages, serving, and what the workflows call.
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "cli", "config", "errors", "champion", "contract",
-                                   "tracking", "remote", "reporting")),
+                                   "tracking", "remote", "reporting", "monitoring")),
     *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
-                                          "plots", "gate", "drift", "register", "ingest")),
+                                          "plots", "gate", "drift", "register", "ingest", "collect",
+                                          "monitor", "history")),
     *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke")),
     *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_comment", "test_ci", "test_champion", "test_remote",
-                                "test_evaluate")),
+                                "test_evaluate", "test_monitor")),
+    "src/PKG/templates/monitor.md.j2", "src/PKG/templates/monitor.html.j2", "docs/monitoring.md",
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
 }
@@ -37,12 +39,12 @@ DATA = {
 }
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
-    "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive", "sync-registry")},
+    "1": {f".github/workflows/{w}.yml" for w in ("retrain", "monitor", "keepalive", "sync-registry")},
     "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")},
 }
 # Level 2 with deploy_target docker-host: blue/green deploys over SSH.
 DOCKER_HOST = {".github/workflows/deploy-env.yml", "deploy/compose.yml", "docs/deploy.md", "src/PKG/ci/deploy.py",
-               "tests/test_deploy.py"}
+               "tests/test_deploy.py", "src/PKG/ci/capture.py"}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter")  # `${{ }}` is GitHub Actions' own syntax
 
 

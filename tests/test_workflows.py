@@ -56,7 +56,7 @@ PERMISSION = re.compile(r"^\s+(?:actions|attestations|checks|contents|deployment
                         r"pull-requests|security-events|statuses):\s*(?:read|write|none)\s*(#.*)?$")
 PR_WORKFLOWS = {"ci.yml", "container.yml", "pr-report.yml"}  # superseded runs are cancelled
 PR_OPENERS = {("retrain.yml", "propose"), ("rollback.yml", "record")}  # push a branch, open a pull request
-NEVER_CANCELLED = {"train.yml", "retrain.yml", "drift.yml", "deploy.yml", "deploy-env.yml", "rollback.yml"}
+NEVER_CANCELLED = {"train.yml", "retrain.yml", "monitor.yml", "deploy.yml", "deploy-env.yml", "rollback.yml"}
 
 
 def tool(name: str) -> str:
@@ -104,7 +104,7 @@ def test_permissions_are_least_privilege_and_explained(rendered, level, task):
     writers = {(n, j): set(k for k, v in job["permissions"].items() if v == "write")
                for n, doc in workflows(project).items() for j, job in doc["jobs"].items()}
     expected = {**{key: {"contents", "pull-requests"} for key in PR_OPENERS},
-                ("drift.yml", "alert"): {"actions", "issues"},
+                ("monitor.yml", "alert"): {"actions", "issues"},
                 ("keepalive.yml", "enable"): {"actions"},
                 ("pr-comment.yml", "comment"): {"pull-requests"},
                 ("deploy.yml", "build"): {"packages", "id-token", "attestations"}}

@@ -14,12 +14,12 @@ import pytest
 import yaml
 from test_ci import REPO, github  # noqa: F401  (the fixture)
 
-from {{ cookiecutter.package_name }} import reporting
+from {{ cookiecutter.package_name }} import monitoring, reporting
 from {{ cookiecutter.package_name }}.ci import alerts, report
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import load_params
 from {{ cookiecutter.package_name }}.errors import PipelineError
-from {{ cookiecutter.package_name }}.stages import collect, history, ingest, monitor
+from {{ cookiecutter.package_name }}.stages import collect, history, ingest
 
 T0 = dt.datetime(2026, 11, 2, 10, 0, tzinfo=collect.UTC)
 
@@ -112,7 +112,7 @@ def test_monitor_loop_no_drift_then_drift_and_an_accuracy_drop(setup, project, c
     write_capture(capture, steady, list(target.loc[steady.index]), T0, "steady")
     assert main(["collect", "--since", "2026-11-02T09:00:00Z", "--until", "2026-11-02T11:00:00Z"]) == 0
     assert main(["monitor"]) == 0
-    first = monitor.read_summary()
+    first = monitoring.read_summary()
     assert first["status"] == "ok" and first["alerts"] == [] and first["drift"]["dataset_drift"] is False
     assert first["drift"]["prediction_drift"]["drifted"] is False and first["performance"] is None
     assert "no drift in 120 records" in capsys.readouterr().out
@@ -132,7 +132,7 @@ def test_monitor_loop_no_drift_then_drift_and_an_accuracy_drop(setup, project, c
     assert main(["collect", "--until", "2026-11-02T13:00:00Z"]) == 0
     assert collect.read_summary()["since"] == "2026-11-02T11:00:00.000000Z"
     assert main(["monitor"]) == 0
-    second = monitor.read_summary()
+    second = monitoring.read_summary()
     assert second["rows"] == 120 and second["labelled"] == 120 and second["label_coverage"] == 1.0
     assert second["drift"]["dataset_drift"] is True
     perf = second["performance"]
@@ -169,9 +169,9 @@ def test_no_traffic_is_reported_as_such(setup, project, capsys):
         assert main(["monitor"]) == 0
     finally:
         del os.environ["GITHUB_STEP_SUMMARY"]
-    summary = monitor.read_summary()
+    summary = monitoring.read_summary()
     assert summary["status"] == "no traffic" and summary["drift"] is None and summary["history"]["snapshots"] == 0
-    assert monitor.verdict(summary).startswith("no traffic")
+    assert monitoring.verdict(summary).startswith("no traffic")
     assert "**No traffic**" in summary_file.read_text() and "not \"no drift\"" in summary_file.read_text()
     assert "::warning::no traffic" in capsys.readouterr().out
 

@@ -218,10 +218,44 @@ def _drift_alert(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
-def _collect(args: argparse.Namespace, params: dict) -> int:
-    import tempfile
-    from pathlib import Path
+def _capture_source(args: argparse.Namespace, params: dict) -> tuple[str, str]:
+    """Where the captured predictions are: ("source", folder or URL), ("environment", name) or ("", why not).
 
+    --source, else $MONITOR_SOURCE (a repository variable in CI), else monitoring.source in params.yaml{% if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %};
+    else the Docker hosts of --environment (or $MONITOR_ENVIRONMENT) when its DEPLOY_HOST is set{% endif %}.
+    """
+    from .stages import collect
+
+    source = getattr(args, "source", None) or os.environ.get("MONITOR_SOURCE") or collect.settings(params)["source"]
+    if source:
+        return "source", source
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+    environment = getattr(args, "environment", None) or os.environ.get("MONITOR_ENVIRONMENT")
+    if environment and (os.environ.get("DEPLOY_HOST") or "").strip():
+        return "environment", environment
+    return "", ("no capture source: set the repository variable MONITOR_SOURCE (a folder or fsspec URL the app's "
+                "capture files are shipped to) or monitoring.source in params.yaml, or deploy with DEPLOY_HOST "
+                "set for the monitored environment (MONITOR_ENVIRONMENT, default production); docs/monitoring.md")
+{%- else %}
+    return "", ("no capture source: set the repository variable MONITOR_SOURCE (a folder or fsspec URL the app's "
+                "capture files are shipped to) or monitoring.source in params.yaml; docs/monitoring.md")
+{%- endif %}
+
+
+def _monitor_source(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions
+
+    kind, value = _capture_source(args, params)
+    actions.set_outputs({"configured": str(bool(kind)).lower()})
+    if not kind:
+        actions.add_summary(f"**Monitoring skipped:** {value}.")
+        print(f"::warning::monitoring skipped: {value}")
+        return 0
+    print(f"captured predictions from {'the Docker hosts of ' if kind == 'environment' else ''}{value}")
+    return 0
+
+
+def _collect(args: argparse.Namespace, params: dict) -> int:
     from .ci import actions
     from .stages import collect, history
 
@@ -231,26 +265,27 @@ def _collect(args: argparse.Namespace, params: dict) -> int:
         mark = history.watermark(section["history"])  # where the last monitored collection ended
         since = collect.parse_time(mark, "watermark") if mark else None
     until = collect.parse_time(args.until, "--until") if args.until else None
-    with tempfile.TemporaryDirectory(prefix="capture-") as folder:
-        source, where = args.source or section["source"], None
+    kind, source = _capture_source(args, params)
+    if not kind:
+        raise PipelineError(source)
+    out = args.out or (history.labelled(section["history"]) if args.labelled else None)
 {%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
-        if args.environment:
-            from .ci import capture
+    if kind == "environment":
+        import tempfile
+        from pathlib import Path
 
-            where = capture.fetch(args.environment, Path(folder))
-            source = capture.merged_source(Path(folder))
-{%- endif %}
-        if not source:
-            raise PipelineError("no capture source: set monitoring.source in params.yaml or pass --source"
-{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
-                                " or --environment"
-{%- endif %}
-                                " (docs/monitoring.md)")
-        out = args.out or (history.labelled(section["history"]) if args.labelled else None)
+        from .ci import capture
+
+        with tempfile.TemporaryDirectory(prefix="capture-") as folder:
+            copied = capture.fetch(source, Path(folder))
+            summary = collect.collect(params, capture.merged_source(Path(folder)), since, until, out,
+                                      labelled_only=args.labelled,
+                                      described=f"capture volumes of {source}: {', '.join(copied) or 'none found'}")
+    else:
         summary = collect.collect(params, source, since, until, out, labelled_only=args.labelled)
-    if where is not None:
-        summary["source"] = f"capture volumes: {', '.join(where) or 'none found'}"
-        Path(collect.SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+{%- else %}
+    summary = collect.collect(params, source, since, until, out, labelled_only=args.labelled)
+{%- endif %}
     actions.set_outputs({"rows": summary["rows"], "labelled": summary["labelled"]})
     print(f"collected {summary['rows']} record(s) ({summary['labelled']} labelled) from {summary['source']} "
           f"between {summary['since'] or 'the start'} and {summary['until']} into {summary['current']}; "
@@ -263,7 +298,7 @@ def _collect(args: argparse.Namespace, params: dict) -> int:
 
 
 def _monitor(args: argparse.Namespace, params: dict) -> int:
-    from . import reporting
+    from . import monitoring, reporting
     from .ci import actions
     from .stages import collect, history, ingest, monitor
 
@@ -276,7 +311,7 @@ def _monitor(args: argparse.Namespace, params: dict) -> int:
     rows, _ = ingest.new_labelled_rows(params, ingest.production_batch(params) or args.current or section["current"])
     summary["new_labelled_rows"] = len(rows)
     monitor.JSON.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    text = monitor.verdict(summary)
+    text = monitoring.verdict(summary)
     actions.set_outputs({"status": summary["status"], "traffic": str(summary["status"] != "no traffic").lower(),
                          "alert": str(bool(summary["alerts"])).lower(), "labelled-rows": len(rows)})
     actions.add_summary(reporting.render("monitor.md", summary=summary))
@@ -298,18 +333,18 @@ def _monitor_history(args: argparse.Namespace, params: dict) -> int:
 
 
 def _monitor_alert(args: argparse.Namespace, params: dict) -> int:
+    from . import monitoring
     from .ci import alerts
-    from .stages import monitor
 
-    summary = monitor.read_summary(args.summary)
-    result = alerts.monitor_alert(summary, monitor.verdict(summary), new_labelled_rows=args.labelled_rows
+    summary = monitoring.read_summary(args.summary)
+    result = alerts.monitor_alert(summary, monitoring.verdict(summary), new_labelled_rows=args.labelled_rows
                                   if args.labelled_rows is not None else int(summary.get("new_labelled_rows") or 0),
                                   workflow=args.workflow, ref=args.ref)
     started = f"started {result['dispatched']}" if result["dispatched"] else "no retraining (no new labelled rows)"
     if result["action"] == "none":
-        print(f"{monitor.verdict(summary)}: no alert; {started}")
+        print(f"{monitoring.verdict(summary)}: no alert; {started}")
     else:
-        print(f"{monitor.verdict(summary)}; {started}; {result['action']} issue #{result['issue']}")
+        print(f"{monitoring.verdict(summary)}; {started}; {result['action']} issue #{result['issue']}")
     return 0
 
 
@@ -422,10 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "0: the issue asks for labels and no retraining starts")
     sub = add("collect", _collect, "gather the captured predictions of a window into the production batch "
                                    "(monitoring.current), labels joined by record id")
-    sub.add_argument("--source", help="capture folder or fsspec URL (default: monitoring.source)")
+    sub.add_argument("--source", help="capture folder or fsspec URL (default: $MONITOR_SOURCE, else monitoring.source)")
 {%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
     sub.add_argument("--environment", help="read the capture volumes of this environment's Docker hosts over SSH "
-                                           "(its DEPLOY_* settings, docs/deploy.md)")
+                                           "(its DEPLOY_* settings, docs/deploy.md; default: $MONITOR_ENVIRONMENT)")
 {%- endif %}
     sub.add_argument("--since", help="window start, ISO 8601 UTC (default: where the last monitoring run ended)")
     sub.add_argument("--until", help="window end, ISO 8601 UTC (default: now)")
@@ -433,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="every captured record with a label, whatever its time (retraining)")
     sub.add_argument("--out", help="batch CSV to write (default: monitoring.current; with --labelled, "
                                    "labelled.csv in monitoring.history)")
+    add("monitor-source", _monitor_source, "where `collect` reads the captured predictions from; in CI a step output "
+                                           "`configured`, and a job summary saying what to set when nothing is")
     sub = add("monitor", _monitor, "drift, prediction drift, production accuracy and slices of the collected batch "
                                    "(Evidently); reports/monitor.*, a snapshot in the history")
     sub.add_argument("--current", help="collected batch (default: monitoring.current)")

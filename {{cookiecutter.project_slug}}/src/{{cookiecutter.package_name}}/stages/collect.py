@@ -183,7 +183,7 @@ def typed_labels(labels: pd.Series, data_contract: contract.Contract, target: st
 
 
 def collect(params: dict, source: str, since: dt.datetime | None, until: dt.datetime | None = None,
-            out: str | Path | None = None, labelled_only: bool = False) -> dict:
+            out: str | Path | None = None, labelled_only: bool = False, described: str | None = None) -> dict:
     """Read the window's records from `source`, write the batch and reports/collect.json; return the summary."""
     section = settings(params)
     target = params["data"]["target"]
@@ -229,7 +229,7 @@ def collect(params: dict, source: str, since: dt.datetime | None, until: dt.date
     partial = out.with_name(out.name + ".partial")
     frame.to_csv(partial, index=False, lineterminator="\n")
     partial.replace(out)  # whole or not at all
-    summary = {"source": source, "since": since_text or None, "until": stamp(until), "current": str(out),
+    summary = {"source": described or source, "since": since_text or None, "until": stamp(until), "current": str(out),
                "label_files": label_files, "skipped_columns": sorted(skipped), **counts,
                "broken_examples": broken[:EXAMPLES], "labelled_only": labelled_only}
     SUMMARY.parent.mkdir(parents=True, exist_ok=True)

@@ -23,12 +23,12 @@ from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassC
 from evidently.metrics import MeanValue, RowCount, ValueDrift
 from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
 
-from .. import champion, contract, reporting, slices
+from .. import champion, contract, monitoring, reporting, slices
 from ..errors import PipelineError
 from . import collect
 from .drift import _cap, value_drift
 
-JSON = Path("reports/monitor.json")
+JSON = monitoring.JSON
 HTML = Path("reports/monitor.html")
 LABELLED = "labelled"  # 1 for a record with a label: its mean over a window is the label coverage
 PRIMARY = {"classification": "f1_macro", "regression": "r2"}
@@ -210,30 +210,3 @@ def write(summary: dict, snapshots: list) -> None:
     JSON.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     frames = [escape(s.get_html_str(as_iframe=False), quote=True) for s in snapshots]
     HTML.write_text(reporting.render("monitor.html", summary=summary, frames=frames), encoding="utf-8")
-
-
-def read_summary(path: str | Path = JSON) -> dict:
-    path = Path(path)
-    try:
-        summary = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found; run `monitor` first") from None
-    except json.JSONDecodeError as exc:
-        raise PipelineError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(summary, dict) or "status" not in summary:
-        raise PipelineError(f"{path}: expected the `monitor` command's summary (no status)")
-    return summary
-
-
-def verdict(summary: dict) -> str:
-    """One line: no traffic, alerts, or all well."""
-    if summary["status"] == "no traffic":
-        window = summary["window"]
-        return f"no traffic: no captured records from {window['since'] or 'the start'} to {window['until']}"
-    if summary["status"] == "too few rows":
-        return f"too few records to judge: {summary['rows']} in the window"
-    if summary["alerts"]:
-        return "; ".join(summary["alerts"])
-    perf = summary.get("performance")
-    tail = f"; {perf['metric']} {perf['value']} on {perf['rows']} labelled rows" if perf else "; no labels yet"
-    return f"no drift in {summary['rows']} records (share {summary['drift']['drift_share']:.2f}){tail}"
