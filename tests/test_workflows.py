@@ -13,8 +13,9 @@ scenario on its own fresh render, so `pytest -n 2` runs each once:
 - level 0: ci.yml on push (lint, tests, data checks); train.yml by workflow_dispatch, with artifacts;
 - level 0: container.yml builds the serving image for real (Docker);
 - level 1: the schedule runs retrain.yml (gate passes; promotion PR with champion.json and metrics),
-  drift.yml on a drifted batch (report; retrain.yml dispatched; one issue, commented on by a second
-  run) and keepalive.yml; then an impossible gate threshold fails training and proposes nothing;
+  monitor.yml on drifted, labelled captured predictions (report; retrain.yml dispatched; one issue,
+  commented on by a second run; without labels the issue asks for them; a window without records says
+  "no traffic") and keepalive.yml; then an impossible gate threshold fails training and proposes nothing;
 - level 2: pr-report.yml on pull_request, then pr-comment.yml on workflow_run posts the report;
 - level 2: a history of promotions, every job in a fresh copy of the repo (test_level2_champion_history):
   deploy.yml builds and pushes exactly the image of the merged champion (commit and model-version
@@ -29,6 +30,7 @@ The workflows' setup action is skipped: this interpreter's environment already h
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -44,6 +46,7 @@ import pytest
 import yaml
 from act.harness import act_binary, act_compatible, events, init_git_repo, read_pins, run_act
 from act.loopback import Loopback
+from capture_files import UTC, write_capture
 from conftest import COMBOS, TEMPLATE, render, unavailable
 
 REPO = "acme/demo"  # init_git_repo's origin: github.repository under act
@@ -370,14 +373,22 @@ def test_level0_container_build_check(scenario, docker_base, wheelhouse):
 # --------------------------------------------------------------------------- under act: level 1
 
 
-def test_level1_retrain_promote_drift_and_keepalive(scenario):
+def test_level1_retrain_promote_monitor_and_keepalive(scenario, tmp_path):
     s = scenario(level="1", task="classification", project_name="Act One", gate_min_score="0.9")
     drifted_batch(s.project, "classification")
+    # Production's captured predictions: the drifted rows, all predicted as one class, and labels for them.
+    capture, batch = tmp_path / "capture", pd.read_csv(s.project / "data/raw/breast_cancer_current.csv")
+    ids = write_capture(capture, batch.drop(columns=["diagnosis"]), ["benign"] * len(batch),
+                        dt.datetime(2026, 11, 2, 10, tzinfo=UTC), "prod")
+    (s.project / "data/labels").mkdir(parents=True)
+    (s.project / "data/labels/week45.csv").write_text("record_id,diagnosis\n" + "".join(
+        f"{i},{v}\n" for i, v in zip(ids, batch["diagnosis"], strict=True)))
+    s.variables["MONITOR_SOURCE"] = str(capture)
     init_git_repo(s.project)
 
-    # The weekly schedule: retrain.yml, drift.yml and keepalive.yml all run, as on GitHub.
+    # The weekly schedule: retrain.yml, monitor.yml and keepalive.yml all run, as on GitHub.
     scheduled = s.act("schedule", events.schedule(RETRAIN_CRON))
-    assert scheduled.jobs == {"train": "success", "propose": "success", "detect": "success",
+    assert scheduled.jobs == {"train": "success", "propose": "success", "settings": "success", "monitor": "success",
                               "alert": "success", "enable": "success"}
     candidate = s.artifact(scheduled, "candidate")
     assert json.loads((candidate / "reports/gate.json").read_text())["passed"] is True
@@ -392,34 +403,43 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     patch = (s.store / "pulls/1.patch").read_text(errors="replace")
     assert '"version": 1' in patch and "f1_macro" in patch
 
-    drift = s.artifact(scheduled, "drift-report")
-    assert json.loads((drift / "drift.json").read_text())["dataset_drift"] is True
-    assert (drift / "drift.html").is_file() and "Dataset drift" in scheduled.summaries["detect"]
+    monitored = s.artifact(scheduled, "monitoring-report")
+    report = json.loads((monitored / "monitor.json").read_text())
+    assert report["status"] == "ok" and report["rows"] == len(batch) and report["drift"]["dataset_drift"] is True
+    assert report["labelled"] == len(batch) and report["performance"]["below"] is True
+    assert (monitored / "monitor.html").is_file() and "data drift" in scheduled.summaries["monitor"]
     state = s.loop.state()
     (dispatch,) = state["dispatches"]
     assert dispatch["workflow"] == "retrain.yml" and dispatch["ref"] == "main"
-    assert dispatch["inputs"]["reason"].startswith("drift: share")
+    assert dispatch["inputs"]["reason"] == f"monitoring: {len(batch)} new labelled production row(s)"
     (issue,) = state["issues"]
-    assert issue["title"] == "Data drift detected" and issue["labels"] == [{"name": "drift"}]
-    assert issue["body"].startswith(f"<!-- {s.package}-drift -->")
-    assert sorted(state["enabled"]) == ["drift.yml", "keepalive.yml", "retrain.yml"]
+    assert issue["title"] == "Production monitoring: drift or accuracy drop"
+    assert issue["labels"] == [{"name": "monitoring"}] and issue["body"].startswith(f"<!-- {s.package}-monitor -->")
+    assert "under the gate's threshold" in issue["body"] and "Retraining was requested" in issue["body"]
+    assert sorted(state["enabled"]) == ["keepalive.yml", "monitor.yml", "retrain.yml"]
 
     # Still drifting on the next run: retraining is requested again, the same issue gets a comment.
-    again = s.act("workflow_dispatch", events.workflow_dispatch(), "drift.yml")
-    assert again.jobs == {"detect": "success", "alert": "success"}
+    since = {"since": "2026-11-01T00:00:00Z"}  # act keeps no history between runs: the window is explicit
+    again = s.act("workflow_dispatch", events.workflow_dispatch(since), "monitor.yml")
+    assert again.jobs == {"settings": "success", "monitor": "success", "alert": "success"}
     state = s.loop.state()
     assert len(state["dispatches"]) == 2 and len(state["issues"]) == 1
     (comment,) = state["comments"]
-    assert comment["issue"] == 1 and comment["body"].startswith(f"<!-- {s.package}-drift -->")
+    assert comment["issue"] == 1 and comment["body"].startswith(f"<!-- {s.package}-monitor -->")
     assert all(r["authorized"] for r in s.loop.requests())
 
-    # Drifting, but production's rows carry no labels yet: a retrain would learn nothing, so none starts.
-    drifted_batch(s.project, "classification", labelled=False)
-    s.commit("The current batch, unlabelled")
-    unlabelled = s.act("workflow_dispatch", events.workflow_dispatch(), "drift.yml")
-    assert unlabelled.jobs == {"detect": "success", "alert": "success"}
+    # Drifting, but no labels: a retrain would learn nothing, so none starts and the issue asks for labels.
+    s.git("rm", "-q", "data/labels/week45.csv")
+    s.commit("No labels yet")
+    unlabelled = s.act("workflow_dispatch", events.workflow_dispatch(since), "monitor.yml")
+    assert unlabelled.jobs == {"settings": "success", "monitor": "success", "alert": "success"}
     state = s.loop.state()
     assert len(state["dispatches"]) == 2 and "No retraining was started" in state["comments"][-1]["body"]
+
+    # A window without traffic says so, and alerts nobody.
+    quiet = s.act("workflow_dispatch", events.workflow_dispatch({"since": "2026-11-20T00:00:00Z"}), "monitor.yml")
+    assert quiet.jobs == {"settings": "success", "monitor": "success"}
+    assert "No traffic" in quiet.summaries["monitor"] and len(s.loop.state()["comments"]) == 2
 
     # A deliberately failing candidate: the gate's bar is out of reach, so training fails and
     # nothing is promoted (no new pull request, no champion.json).
