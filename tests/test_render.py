@@ -45,7 +45,7 @@ BY_LEVEL: dict[str, set[str]] = {
 }
 # Level 2 with deploy_target docker-host: blue/green deploys over SSH.
 DOCKER_HOST = {".github/workflows/deploy-env.yml", "deploy/compose.yml", "docs/deploy.md", "src/PKG/ci/deploy.py",
-               "tests/test_deploy.py", "src/PKG/ci/capture.py"}
+               "tests/test_deploy.py", "src/PKG/ci/volumes.py"}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter")  # `${{ }}` is GitHub Actions' own syntax
 
 

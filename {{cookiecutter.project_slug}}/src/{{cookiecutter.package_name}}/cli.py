@@ -274,11 +274,11 @@ def _collect(args: argparse.Namespace, params: dict) -> int:
         import tempfile
         from pathlib import Path
 
-        from .ci import capture
+        from .ci import volumes
 
         with tempfile.TemporaryDirectory(prefix="capture-") as folder:
-            copied = capture.fetch(source, Path(folder))
-            summary = collect.collect(params, capture.merged_source(Path(folder)), since, until, out,
+            copied = volumes.fetch(source, Path(folder))
+            summary = collect.collect(params, volumes.merged_source(Path(folder)), since, until, out,
                                       labelled_only=args.labelled,
                                       described=f"capture volumes of {source}: {', '.join(copied) or 'none found'}")
     else:

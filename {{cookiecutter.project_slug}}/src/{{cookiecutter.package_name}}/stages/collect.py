@@ -3,7 +3,7 @@
 The serving app (and batch scoring) append one JSON object per scored record to
 `<capture dir>/<YYYY-MM-DD>/predictions-*.jsonl` (docs/monitoring.md). `collect` reads those files from
 a folder or an fsspec URL (a bucket, the DVC remote's storage), or from a temporary copy of the Docker
-hosts' capture volumes (ci/capture.py fetches those), and writes:
+hosts' capture volumes (ci/volumes.py fetches those), and writes:
 
 - `monitoring.current` (CSV): one row per record, deduplicated by record id, with the contract's feature
   columns, the target column (filled in where a label file has the record), then `record_id`,
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import capture as capture_format
 from .. import contract
 from ..errors import PipelineError
 
@@ -40,7 +41,7 @@ def settings(params: dict) -> dict:
     section.setdefault("source", "")
     section.setdefault("labels", "data/labels")
     section.setdefault("current", "data/production/current.csv")
-    section.setdefault("history", "monitoring")
+    section.setdefault("history", "data/production/history")
     section.setdefault("min_rows", 30)
     section.setdefault("min_labelled_rows", 30)
     return section
@@ -76,25 +77,26 @@ def capture_files(source: str, since: dt.datetime | None) -> tuple[object, list[
 
 
 def read_records(fs, files: list[str], since: str, until: str, counts: dict) -> list[dict]:
-    """The parsable records with since <= time < until; counts unparsable lines and records out of the window."""
+    """The whole, valid records with since <= time < until (capture.py's rule); counts the lines skipped.
+
+    Times compare as text: the capture writes one fixed-width UTC format, so that is time order."""
     records = []
-    loads = json.loads
+    loads, valid = json.loads, capture_format._valid  # the one definition of a whole record
     for path in files:
         with fs.open(path, "rb") as handle:
-            data = handle.read()
-        for line in data.split(b"\n"):
-            if not line:
-                continue
+            lines = handle.read().split(b"\n")
+        if lines[-1]:  # no final newline: a write cut short
+            counts["unparsable_lines"] += 1
+        for line in lines[:-1]:
             try:
                 record = loads(line)
             except ValueError:
                 counts["unparsable_lines"] += 1
                 continue
-            moment = record.get("time") if isinstance(record, dict) else None
-            if not isinstance(moment, str):
+            if not valid(record):
                 counts["unparsable_lines"] += 1
                 continue
-            if since <= moment < until:
+            if since <= record["time"] < until:
                 record["_file"] = path
                 records.append(record)
     return records
