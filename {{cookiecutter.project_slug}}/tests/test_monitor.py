@@ -69,7 +69,7 @@ def test_collect_dedupes_windows_reports_broken_records_and_joins_labels(setup, 
     capture = project / "capture"
     rows = features.head(40)
     ids = write_capture(capture, rows, list(target.head(40)), T0, "a1",
-                        extra_lines=(b'{"record_id": "half', ))  # a writer killed mid-line
+                        extra_lines=(b"not json\n", b'{"record_id": "half'))  # a bad line; a writer killed mid-line
     write_capture(capture, rows.head(5), list(target.head(5)), T0, "a1", pid=101)  # the same ids again
     broken = rows.head(1).copy().astype(object)
     broken.iloc[0, 0] = "not a number"
@@ -83,7 +83,7 @@ def test_collect_dedupes_windows_reports_broken_records_and_joins_labels(setup, 
                                                 for i, v in zip(ids[10:15], target.iloc[10:15], strict=True)))
 
     summary = collect.collect(params, str(capture), T0 - dt.timedelta(hours=1), T0 + dt.timedelta(hours=1))
-    assert summary["rows"] == 40 and summary["duplicates"] == 5 and summary["unparsable_lines"] == 1
+    assert summary["rows"] == 40 and summary["duplicates"] == 5 and summary["unparsable_lines"] == 2
     assert summary["broken"] == 1
     assert summary["broken_examples"] == [{"record_id": "bad-0", "file": summary["broken_examples"][0]["file"],
                                            "problem": f"{features.columns[0]}: not a number"}]

@@ -76,55 +76,99 @@ def capture_files(source: str, since: dt.datetime | None) -> tuple[object, list[
     return fs, files
 
 
-def read_records(fs, files: list[str], since: str, until: str, counts: dict) -> list[dict]:
-    """The whole, valid records with since <= time < until (capture.py's rule); counts the lines skipped.
+META_IN = META  # fields of a record the batch keeps, in its column order
+INPUT = "inputs."  # prefix of the flattened input columns while reading
+
+
+def _fast(data: bytes) -> pd.DataFrame | None:
+    """A file's whole lines parsed by Arrow's JSON reader (C++, column by column): the 1,000,000-record
+    window in seconds. None when Arrow cannot (a bad line, a type that changes between records, a
+    missing field): the caller reads that file line by line instead, with the same rules."""
+    import pyarrow as pa
+    from pyarrow import json as arrow_json
+
+    try:
+        table = arrow_json.read_json(pa.py_buffer(data), read_options=arrow_json.ReadOptions(block_size=1 << 26))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    names = table.column_names
+    if any(f not in names for f in capture_format.FIELDS) or not pa.types.is_struct(table.schema.field("inputs").type) \
+            or not pa.types.is_string(table.schema.field("record_id").type) \
+            or not pa.types.is_string(table.schema.field("time").type) or table["inputs"].null_count \
+            or table["record_id"].null_count or table["time"].null_count:
+        return None
+    sources = table["source"].to_pandas()
+    if not sources.isin(capture_format.SOURCES).all():
+        return None
+    inputs = table["inputs"].combine_chunks().flatten()
+    columns = {INPUT + field.name: array for field, array in zip(table.schema.field("inputs").type, inputs,
+                                                                  strict=True)}
+    keep = {name: table[name] for name in META_IN}
+    return pa.table({**keep, **columns}).to_pandas()
+
+
+def _slow(lines: list[bytes], counts: dict) -> pd.DataFrame:
+    """Line by line: what does not parse, or is not a whole record (capture.py's rule), is skipped and counted."""
+    rows = []
+    loads, valid = json.loads, capture_format._valid  # the one definition of a whole record
+    for line in lines:
+        try:
+            record = loads(line)
+        except ValueError:
+            counts["unparsable_lines"] += 1
+            continue
+        if not valid(record):
+            counts["unparsable_lines"] += 1
+            continue
+        row = {name: record[name] for name in META_IN}
+        row.update({INPUT + k: v for k, v in record["inputs"].items()})
+        rows.append(row)
+    return pd.DataFrame.from_records(rows, columns=list(META_IN) if not rows else None)
+
+
+def read_records(fs, files: list[str], since: str, until: str, counts: dict) -> pd.DataFrame:
+    """The whole, valid records with since <= time < until, one row each (inputs as `inputs.<column>`).
 
     Times compare as text: the capture writes one fixed-width UTC format, so that is time order."""
-    records = []
-    loads, valid = json.loads, capture_format._valid  # the one definition of a whole record
+    frames = []
     for path in files:
         with fs.open(path, "rb") as handle:
-            lines = handle.read().split(b"\n")
-        if lines[-1]:  # no final newline: a write cut short
+            data = handle.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # no final newline: a write cut short
             counts["unparsable_lines"] += 1
-        for line in lines[:-1]:
-            try:
-                record = loads(line)
-            except ValueError:
-                counts["unparsable_lines"] += 1
-                continue
-            if not valid(record):
-                counts["unparsable_lines"] += 1
-                continue
-            if since <= record["time"] < until:
-                record["_file"] = path
-                records.append(record)
-    return records
+        data = data[:end]
+        if not data.strip():
+            continue
+        frame = _fast(data)
+        if frame is None:
+            frame = _slow([line for line in data.split(b"\n")[:-1]], counts)
+        frame = frame[(frame["time"] >= since) & (frame["time"] < until)] if len(frame) else frame
+        frames.append(frame.assign(_file=path))
+    if not frames:
+        return pd.DataFrame(columns=[*META_IN, "_file"])
+    return pd.concat(frames, ignore_index=True)
 
 
-def to_frame(records: list[dict], data_contract: contract.Contract, target: str, skipped: set[str],
-             ) -> tuple[pd.DataFrame, list[dict]]:
-    """(the batch with the contract's dtypes, the records that break the contract with why)."""
+def to_frame(records: pd.DataFrame, data_contract: contract.Contract, target: str, skipped: set[str],
+             ) -> tuple[pd.DataFrame, int, list[dict]]:
+    """(the batch with the contract's dtypes, how many records break the contract, examples with why)."""
     features = [c for c in data_contract.columns if c != target and c not in skipped]
-    meta = pd.DataFrame({"record_id": [r.get("record_id") for r in records],
-                         "prediction": [r.get("prediction") for r in records],
-                         "time": [r.get("time") for r in records],
-                         "model_version": [r.get("model_version") for r in records],
-                         "_file": [r.get("_file") for r in records]})
-    inputs = pd.DataFrame.from_records([r.get("inputs") if isinstance(r.get("inputs"), dict) else {}
-                                        for r in records], columns=features)
-    problems = pd.Series("", index=meta.index)
+    meta = records[[*META_IN, "_file"]].reset_index(drop=True)
+    inputs = records.reindex(columns=[INPUT + c for c in features]).reset_index(drop=True)
+    inputs.columns = features
+    problems = pd.Series("", index=meta.index, dtype=object)
 
     def flag(mask: pd.Series, problem: str) -> None:
-        new = mask & problems.eq("")
-        problems[new] = problem
+        problems[mask & problems.eq("")] = problem
 
-    flag(meta["record_id"].map(lambda v: not isinstance(v, str) or not v), "no record_id")
+    flag(meta["record_id"].isna() | meta["record_id"].eq(""), "no record_id")
     flag(meta["prediction"].isna(), "no prediction")
     for column in features:
         values = inputs[column]
         if data_contract.dtype(column) in contract.NUMERIC:
-            numbers = pd.to_numeric(values, errors="coerce")
+            numbers = values if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) \
+                else pd.to_numeric(values, errors="coerce")
             flag(values.notna() & numbers.isna(), f"{column}: not a number")
             if data_contract.dtype(column) == "int64":
                 flag(numbers.notna() & (numbers % 1 != 0), f"{column}: not a whole number")
@@ -135,13 +179,13 @@ def to_frame(records: list[dict], data_contract: contract.Contract, target: str,
             flag(values.isna(), f"{column}: missing (not nullable in the contract)")
     frame = pd.concat([inputs, meta], axis=1)
     bad = problems.ne("")
-    broken = [{"record_id": frame.at[i, "record_id"], "file": frame.at[i, "_file"], "problem": problems[i]}
-              for i in frame.index[bad]]
+    examples = [{"record_id": frame.at[i, "record_id"], "file": frame.at[i, "_file"], "problem": problems[i]}
+                for i in frame.index[bad][:EXAMPLES]]
     frame = frame[~bad].drop(columns="_file")
     for column in features:
         if data_contract.dtype(column) == "int64" and not data_contract.nullable(column):
             frame[column] = frame[column].astype("int64")
-    return frame, broken
+    return frame, int(bad.sum()), examples
 
 
 def read_labels(folder: str | Path, target: str) -> tuple[pd.DataFrame, list[str]]:
@@ -205,11 +249,11 @@ def collect(params: dict, source: str, since: dt.datetime | None, until: dt.date
     counts["files"] = len(files)
     records = read_records(fs, files, since_text, stamp(until), counts)
     counts["records"] = len(records)
-    frame, broken = to_frame(records, data_contract, target, skipped)
+    frame, broken, examples = to_frame(records, data_contract, target, skipped)
     before = len(frame)
     frame = frame.drop_duplicates("record_id", keep="first")
     counts["duplicates"] = before - len(frame)
-    counts["broken"] = len(broken)
+    counts["broken"] = broken
     labels, label_files = read_labels(section["labels"], target)
     counts["labels"] = len(labels)
     if len(labels):
@@ -229,14 +273,24 @@ def collect(params: dict, source: str, since: dt.datetime | None, until: dt.date
     out = Path(out or section["current"])
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
-    frame.to_csv(partial, index=False, lineterminator="\n")
+    write_csv(frame, partial)
     partial.replace(out)  # whole or not at all
     summary = {"source": described or source, "since": since_text or None, "until": stamp(until), "current": str(out),
                "label_files": label_files, "skipped_columns": sorted(skipped), **counts,
-               "broken_examples": broken[:EXAMPLES], "labelled_only": labelled_only}
+               "broken_examples": examples, "labelled_only": labelled_only}
     SUMMARY.parent.mkdir(parents=True, exist_ok=True)
     SUMMARY.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Arrow's CSV writer: a million rows in a second or two, where pandas' takes tens."""
+    import pyarrow as pa
+    from pyarrow import csv as arrow_csv
+
+    table = pa.Table.from_pandas(frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}),
+                                 preserve_index=False)
+    arrow_csv.write_csv(table, path, arrow_csv.WriteOptions(quoting_style="needed"))
 
 
 def read_summary(path: str | Path = SUMMARY) -> dict:
