@@ -6,6 +6,9 @@ writes them as the app does): two steady, then a shifted one whose labels say th
 `monitor` run adds its snapshots; `evidently ui` (the tracking stack's `evidently` service runs the same)
 then serves one project with 4 snapshots, and its dashboard draws the panels over time. Set
 MLOPS_SCREENSHOTS=DIR to keep the screenshot.
+
+`collect --environment` reads a Docker host's capture volume over the deploy's SSH access, against the
+deploy tests' loopback sshd and the local engine.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pytest
 from act.loopback import free_port
 from capture_files import UTC, write_capture
 from PIL import Image
+from test_deploy import ssh_host  # noqa: F401 (the loopback sshd in front of the local engine: a fixture)
 
 CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -123,3 +127,43 @@ def test_evidently_ui_shows_the_monitoring_history(rendered, tmp_path):
     finally:
         ui.terminate()
         ui.wait(timeout=30)
+
+
+def test_collect_reads_the_capture_volume_of_an_environments_docker_host(rendered, tmp_path, ssh_host, docker_base):
+    """`collect --environment` over the deploy's SSH access: the app's named volume, streamed by a short-lived
+    container of the app's image that mounts it read-only, against the loopback sshd of the deploy tests."""
+    _, rendered_project = rendered("2", "classification")
+    project = tmp_path / rendered_project.name
+    shutil.copytree(rendered_project, project)
+    prefix = f"mtmon{os.urandom(3).hex()}"
+    volume, app = f"{prefix}_capture", f"{prefix}-app"  # a stack's volume is <stack>_capture
+    data = pd.read_csv(project / "data/raw/breast_cancer.csv")
+    files = tmp_path / "written"
+    start = dt.datetime(2026, 11, 2, 10, tzinfo=UTC)
+    rows = data.drop(columns=["diagnosis"]).head(80)
+    write_capture(files, rows, list(data["diagnosis"].head(80)), start, "req", pid=7)
+    try:
+        subprocess.run(["docker", "volume", "create", volume], check=True, capture_output=True)
+        # "The app": a container of the base image with the capture volume where the image's CAPTURE_DIR points.
+        subprocess.run(["docker", "run", "-d", "--name", app, "--network", "none", "-v", f"{volume}:/var/lib/capture",
+                        docker_base, "sleep", "600"], check=True, capture_output=True)
+        subprocess.run(["docker", "cp", f"{files}/.", f"{app}:/var/lib/capture/"], check=True, capture_output=True)
+        env = {**os.environ, "PYTHONPATH": "src", "DO_NOT_TRACK": "1", "DEPLOY_HOST": "127.0.0.1",
+               "DEPLOY_USER": ssh_host.user, "DEPLOY_SSH_PORT": str(ssh_host.port),
+               "DEPLOY_KNOWN_HOSTS": ssh_host.known_hosts, "DEPLOY_SSH_KEY": ssh_host.key}
+        result = subprocess.run([sys.executable, "-m", project.name.replace("-", "_"), "collect", "--environment",
+                                 "production", "--since", "2026-11-02T00:00:00Z"], cwd=project, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+        collected = json.loads((project / "reports/collect.json").read_text())
+        assert collected["rows"] == 80 and collected["broken"] == 0
+        assert collected["source"].startswith("capture volumes of production:") and volume in collected["source"]
+        batch = pd.read_csv(project / "data/production/current.csv")
+        assert list(batch["record_id"]) == [f"req-{i}" for i in range(80)]
+        # The stream was read-only and short-lived: nothing left behind but the app itself.
+        left = subprocess.run(["docker", "ps", "-a", "--filter", f"volume={volume}", "--format", "{{.Names}}"],
+                              capture_output=True, text=True).stdout.split()
+        assert left == [app]
+    finally:
+        subprocess.run(["docker", "rm", "--force", app], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True)
