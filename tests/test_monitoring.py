@@ -129,7 +129,8 @@ def test_evidently_ui_shows_the_monitoring_history(rendered, tmp_path):
         ui.wait(timeout=30)
 
 
-def test_collect_reads_the_capture_volume_of_an_environments_docker_host(rendered, tmp_path, ssh_host, docker_base):
+def test_collect_reads_the_capture_volume_of_an_environments_docker_host(rendered, tmp_path, ssh_host,  # noqa: F811
+                                                                          docker_base):
     """`collect --environment` over the deploy's SSH access: the app's named volume, streamed by a short-lived
     container of the app's image that mounts it read-only, against the loopback sshd of the deploy tests."""
     _, rendered_project = rendered("2", "classification")
