@@ -1,4 +1,4 @@
-"""Production monitoring's history, as a person looks at it: Evidently's own UI over the workspace that
+"""The monitoring loop's history, as a person looks at it: Evidently's own UI over the workspace that
 `monitor` fills, in headless Chromium (offline: no host name resolves, only loopback answers).
 
 A level-2 classification project monitors three windows of captured predictions (tests/capture_files.py
