@@ -1,6 +1,6 @@
 """The results as one Markdown table (every row, with goals), plus the machine it ran on.
 
-Rows have stable IDs (S = serving, I = image, P = pipeline, D = drift) so the smoke test can check
+Rows have stable IDs (S = serving, I = image, P = pipeline, D = drift, M = monitoring) so the smoke test can check
 that every row is there and the notes can point at one.
 """
 
@@ -13,7 +13,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 
 ROW_IDS = [f"S{i}" for i in range(1, 15)] + ["I1", "I2", "I3", "I4"] + [f"P{i}" for i in range(1, 6)] + \
-    [f"D{i}" for i in range(1, 7)]
+    [f"D{i}" for i in range(1, 7)] + ["M1", "M2"]
 HEADER = ["Row", "Area", "Measure", "Ours", "Baseline", "Ratio", "Goal", "Met"]
 PACKAGES = ("scikit-learn", "pandas", "numpy", "mlflow", "evidently", "dvc", "fastapi", "uvicorn", "pydantic",
             "onnxruntime", "skl2onnx")
@@ -152,6 +152,14 @@ def _drift_rows(small: dict, large: dict) -> list[list]:
     return [["Drift", *row] for row in rows]
 
 
+def _monitor_rows(m: dict) -> list[list]:
+    size = f"{m['records']:,} captured records ({m['bytes'] / 1e6:,.0f} MB of JSON lines)"
+    return [["Monitoring", "M1", f"{size}: collect + monitor (s); collect alone {m['collect_seconds']:.1f} s",
+             num(m["seconds"]), "", None, ("< 30 s", m["seconds"] < 30)],
+            ["Monitoring", "M2", f"{size}: peak memory, ru_maxrss (MB)", num(m["peak_mb"], 0), "", None,
+             ("< 2,048 MB", m["peak_mb"] < 2048)]]
+
+
 def _missing(area: str, ids: list[str], why: str) -> list[list]:
     return [[area, row_id, why, "", "", None, None] for row_id in ids]
 
@@ -165,6 +173,7 @@ def rows(results: dict) -> list[list]:
         ("Image", "image", ["I1", "I2", "I3", "I4"], lambda r: _image_rows(r["image"])),
         ("Pipeline", "pipeline", [f"P{i}" for i in range(1, 6)], lambda r: _pipeline_rows(r["pipeline"])),
         ("Drift", "drift", [f"D{i}" for i in range(1, 7)], lambda r: _drift_rows(*r["drift"])),
+        ("Monitoring", "monitor", ["M1", "M2"], lambda r: _monitor_rows(r["monitor"])),
     )
     for area, key, ids, build in sections:
         if key in results:

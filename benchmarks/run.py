@@ -19,7 +19,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import drift_scale, image, project, report, serving
+from . import drift_scale, image, monitor_scale, project, report, serving
 
 HERE = Path(__file__).resolve().parent
 REGRESSION = {"mlops_level": "0", "task": "regression", "project_name": "Bench Regression"}
@@ -27,9 +27,11 @@ ANALYSIS_MARK = "<!-- analysis: written by hand; `make bench` keeps everything b
 PRESETS = {
     # workers: one per core. connections: 4 per worker saturates both servers without piling up a queue.
     "full": {"workers": 2, "connections": 8, "seconds": 20.0, "warmup": 3.0, "drift_rows": [100_000, 1_000_000],
+             "monitor_records": 1_000_000,
              "cold_starts": 3, "repeats": 50, "suite_args": [], "image": True, "uncompiled": True},
     # Drift above 1,000 rows: below that Evidently switches to other tests (KS, chi-squared) than at scale.
     "smoke": {"workers": 1, "connections": 2, "seconds": 1.0, "warmup": 0.3, "drift_rows": [2_000, 3_000],
+              "monitor_records": 5_000,
               "cold_starts": 1, "repeats": 3, "suite_args": ["tests/test_comment.py"], "image": False,
               "uncompiled": False},
 }
@@ -109,6 +111,7 @@ def run_all(config: dict, workdir: Path) -> dict:
     else:
         results["skipped"]["image"] = "skipped in the smoke run (Docker-free)"
     section("drift", lambda: [drift_scale.measure(clone, package, rows) for rows in config["drift_rows"]])
+    section("monitor", lambda: monitor_scale.measure(clone, package, workdir / "monitor", config["monitor_records"]))
     return results
 
 
