@@ -61,6 +61,8 @@ def shifted(features: pd.DataFrame) -> pd.DataFrame:
     out = features.copy()
     numeric = out.select_dtypes("number").columns
     out[numeric] = out[numeric] * 1.8 + out[numeric].std()
+    whole = features.select_dtypes("integer").columns  # the contract's int64 columns stay whole numbers
+    out[whole] = out[whole].round().astype("int64")
     return out
 
 

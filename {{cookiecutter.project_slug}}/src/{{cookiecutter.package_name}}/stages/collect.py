@@ -22,6 +22,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import capture as capture_format
@@ -158,9 +159,13 @@ def to_frame(records: pd.DataFrame, data_contract: contract.Contract, target: st
     inputs = records.reindex(columns=[INPUT + c for c in features]).reset_index(drop=True)
     inputs.columns = features
     problems = pd.Series("", index=meta.index, dtype=object)
+    bad = np.zeros(len(meta), dtype=bool)  # a record keeps its first problem
 
     def flag(mask: pd.Series, problem: str) -> None:
-        problems[mask & problems.eq("")] = problem
+        new = mask.to_numpy(dtype=bool) & ~bad
+        if new.any():
+            problems[new] = problem
+            bad[new] = True
 
     flag(meta["record_id"].isna() | meta["record_id"].eq(""), "no record_id")
     flag(meta["prediction"].isna(), "no prediction")
@@ -178,7 +183,6 @@ def to_frame(records: pd.DataFrame, data_contract: contract.Contract, target: st
         if not data_contract.nullable(column):
             flag(values.isna(), f"{column}: missing (not nullable in the contract)")
     frame = pd.concat([inputs, meta], axis=1)
-    bad = problems.ne("")
     examples = [{"record_id": frame.at[i, "record_id"], "file": frame.at[i, "_file"], "problem": problems[i]}
                 for i in frame.index[bad][:EXAMPLES]]
     frame = frame[~bad].drop(columns="_file")

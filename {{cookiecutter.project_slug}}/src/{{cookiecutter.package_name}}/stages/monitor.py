@@ -182,7 +182,8 @@ def run(params: dict, batch_path: str | None = None, collected: dict | None = No
                                           "prediction": _typed(labelled["prediction"], data_contract.dtype(target))})
             counts = reference[target].astype(str).value_counts()
             labels = sorted(counts.index, key=lambda label: (counts[label], label))
-            values, snapshot = performance_report(labelled, target, task, labels, timestamp, metadata)
+            # Evidently's preset on a seeded sample, as drift does; the gate's metric below uses every labelled row.
+            values, snapshot = performance_report(_cap(labelled, cap, seed), target, task, labels, timestamp, metadata)
             snapshots.append(snapshot)
             summary["performance"] = {"rows": len(labelled), "evidently": values,
                                       **assess(params, labelled, task)}
