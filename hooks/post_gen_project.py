@@ -40,7 +40,7 @@ KEEP = {
     "deploy": DOCKER_HOST,
     "docs/deploy.md": DOCKER_HOST,
     "src/{{ cookiecutter.package_name }}/ci/deploy.py": DOCKER_HOST,
-    "src/{{ cookiecutter.package_name }}/ci/volumes.py": DOCKER_HOST,  # collect --environment: the hosts' capture volumes
+    "src/{{ cookiecutter.package_name }}/ci/volumes.py": DOCKER_HOST,  # collect --environment reads hosts' volumes
     "tests/test_deploy.py": DOCKER_HOST,
 }
 # What cookiecutter adds to the answers for this run only; cruft records `_template` and `_commit` instead.

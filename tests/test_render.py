@@ -21,7 +21,7 @@ COMMON = {
                                 ".env.example")),
     # The package, grouped by concern: the pipeline's stages, serving, and what the workflows call.
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "cli", "config", "errors", "champion", "contract",
-                                   "tracking", "remote", "reporting", "monitoring", "slices")),
+                                   "tracking", "remote", "reporting", "monitoring", "slices", "capture")),
     *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
                                           "plots", "gate", "drift", "register", "ingest", "collect",
                                           "monitor", "history")),
