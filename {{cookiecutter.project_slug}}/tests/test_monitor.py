@@ -179,16 +179,20 @@ def test_no_traffic_is_reported_as_such(setup, project, capsys):
 
 
 def test_alerts_open_one_issue_and_retrain_only_with_labels(github):  # noqa: F811
-    env, seen, issues = github
+    env, stub = github
     summary = {"status": "ok", "alerts": ["data drift: share of drifted columns 0.60 (threshold 0.5)"],
                "new_labelled_rows": 0}
     first = alerts.monitor_alert(summary, "data drift", new_labelled_rows=0, env=env)
+    issues = stub.state["issues"]
     assert first["action"] == "opened" and first["dispatched"] is None
     assert "No retraining was started" in issues[0]["body"] and "labels" in issues[0]["body"]
-    assert not [s for s in seen if s[1].endswith("/dispatches")]
+    assert issues[0]["labels"] == [{"name": "monitoring"}]
+    assert not [r for r in stub.requests if r["path"].endswith("/dispatches")]
     second = alerts.monitor_alert(summary, "data drift", new_labelled_rows=12, env=env)
     assert second == {"action": "updated", "issue": 1, "dispatched": "retrain.yml on main"}
-    assert len(issues) == 1 and seen[-1][1] == f"/repos/{REPO}/issues/1/comments"
+    assert len(issues) == 1 and stub.requests[-1]["path"] == f"/repos/{REPO}/issues/1/comments"
+    dispatch = [r for r in stub.requests if r["path"].endswith("/dispatches")][-1]
+    assert dispatch["body"]["inputs"]["reason"] == "monitoring: 12 new labelled production row(s)"
     # New labels without an alert still retrain; nothing to say, no issue.
     quiet = alerts.monitor_alert({"status": "ok", "alerts": []}, "ok", new_labelled_rows=5, env=env)
     assert quiet == {"action": "none", "issue": None, "dispatched": "retrain.yml on main"}
