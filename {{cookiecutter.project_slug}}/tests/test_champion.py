@@ -141,6 +141,48 @@ def test_add_current_appends_new_labelled_rows_once(params, project):
     assert ingest.add_current(params) == (0, params["drift"]["current"])
 
 
+def test_add_current_appends_text_and_keeps_every_byte(params, project):
+    """Integers with gaps, codes with leading zeros, quoted commas, no final line break: the training file's bytes
+    stay, the new rows arrive as the batch spelled them, and git shows only added lines."""
+    data = project / "data/raw/own.csv"
+    # CRLF line endings, and no final line break
+    training = 'code,visits,city,label\r\n007,181,"Paris, FR",yes\r\n012,,Lyon,no\r\n"013",5,"Nice, FR",no'
+    data.write_bytes(training.encode())
+    (project / "own-schema.yaml").write_text(
+        "columns:\n  code: {dtype: str}\n  visits: {dtype: float64, nullable: true}\n  city: {dtype: str}\n"
+        "  label: {dtype: str}\n")
+    (project / "data/raw/own_current.csv").write_text(
+        "visits,code,city,label\n"   # another column order
+        "181.0,007,\"Paris, FR\",yes\n"  # the first training row: 181.0 is 181 in a float64 column
+        "181,7,\"Paris, FR\",yes\n"  # code 7 is not code 007: new
+        ",014,\"Metz, \"\"old\"\" town\",no\n"  # a gap, a quoted comma and quotes: new
+        "3,015,Brest,\n"  # no label yet: stays out
+        ",014,\"Metz, \"\"old\"\" town\",no\n")  # repeated in the batch: added once
+    params["data"].update(path="data/raw/own.csv", schema="own-schema.yaml", target="label")
+    params["drift"]["current"] = "data/raw/own_current.csv"
+    commit_all(project, "own data")
+    assert ingest.add_current(params) == (2, "data/raw/own_current.csv")
+    after = data.read_bytes()
+    assert after.startswith(training.encode())
+    assert after[len(training):] == b'\r\n7,181,"Paris, FR",yes\r\n014,,"Metz, ""old"" town",no\r\n'
+    diff = git("diff", "-U0", "--", "data/raw/own.csv", cwd=project).splitlines()
+    removed = [line[1:] for line in diff if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in diff if line.startswith("+") and not line.startswith("+++")]
+    # The one "removed" line is the last one gaining its line break, with the same text.
+    assert removed == ['"013",5,"Nice, FR",no'] and added[0].rstrip("\r") == removed[0]
+    assert ingest.add_current(params) == (0, "data/raw/own_current.csv")  # twice adds nothing
+    assert data.read_bytes() == after
+
+    # A file that ends with a line break: the diff is only added lines.
+    commit_all(project, "added")
+    (project / "data/raw/own_current.csv").write_text("visits,code,city,label\n2,016,Caen,yes\n")
+    assert ingest.add_current(params) == (1, "data/raw/own_current.csv")
+    numstat = git("diff", "--numstat", "--", "data/raw/own.csv", cwd=project).split()
+    assert numstat[:2] == ["1", "0"], numstat  # one line added, none removed
+    frame = checks.read_csv(data, ["code"])
+    assert list(frame["code"]) == ["007", "012", "013", "7", "014", "016"]
+
+
 def test_register_logs_what_a_reviewer_looks_for(params, project, tmp_path):
     registration = registered(params)
     client = store(project)
