@@ -183,7 +183,7 @@ def test_add_current_appends_text_and_keeps_every_byte(params, project):
     assert list(frame["code"]) == ["007", "012", "013", "7", "014", "016"]
 
 
-def test_register_logs_what_a_reviewer_looks_for(params, project, tmp_path):
+def test_register_logs_what_a_reviewer_looks_for(params, project, tmp_path, monkeypatch):
     registration = registered(params)
     client = store(project)
     run = client.get_run(registration["run_id"])
@@ -211,8 +211,11 @@ def test_register_logs_what_a_reviewer_looks_for(params, project, tmp_path):
     np.testing.assert_array_equal(np.asarray(pyfunc.predict(raw)), expected)
     assert str((project / "mlflow.db").resolve()) not in (project / "models/run.json").read_text()
 
-    # The project folder moves: the embedded store follows it (paths re-rooted on the next use). A new
-    # process, as every CLI call is: MLflow caches stores and artifact repositories per process.
+    # The project folder moves: the embedded store follows it. MLflow's tables are never rewritten: the artifact
+    # location they hold is a link, re-pointed on the next use. A new process, as every CLI call is: MLflow
+    # caches stores and artifact repositories per process.
+    db = (project / "mlflow.db").read_bytes()
+    assert str(project.resolve()).encode() + b"/mlruns" not in db
     moved = tmp_path / "moved"
     shutil.copytree(project, moved, symlinks=True)
     shutil.rmtree(project / "mlruns")
@@ -224,3 +227,22 @@ def test_register_logs_what_a_reviewer_looks_for(params, project, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=moved, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout.split()[-1]) >= 2
+    assert (moved / "mlflow.db").read_bytes() == db  # MLflow's own writes only (none, to read)
+
+    # Moved again: `ui` re-points the link before it starts MLflow's UI (its exec is caught here: the server
+    # takes half a minute to start), and then a plain MLflow client, which knows nothing of this project, works.
+    again = tmp_path / "again"
+    shutil.move(moved, again)
+    started = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # set_tracking_uri exported it in this process
+    assert run_cli("ui", "--port", "5123", cwd=again).returncode == 0
+    assert started[0][1:] == ["-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{again / 'mlflow.db'}",
+                              "--host", "127.0.0.1", "--port", "5123"]
+    code = ("import mlflow\n"
+            f"mlflow.set_tracking_uri('sqlite:///mlflow.db')\n"
+            f"mlflow.pyfunc.load_model('models:/{params['mlflow']['model_name']}/{registration['version']}')\n"
+            f"print(mlflow.artifacts.load_text('runs:/{registration['run_id']}/reports/gate.json'))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=again, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == json.loads((again / "reports/gate.json").read_text())

@@ -237,6 +237,18 @@ def _sync_registry(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace, params: dict) -> int:
+    from . import tracking
+
+    tracking.setup(params)  # the embedded store's artifact link leads here, even after the folder moved
+    uri = tracking.tracking_uri(params)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+               "--port", str(args.port)]
+    print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port}", flush=True)
+    os.execv(sys.executable, command)  # replaces this process: Ctrl-C stops the UI
+    return 0  # not reached
+
+
 def _remote(args: argparse.Namespace, params: dict) -> int:
     from . import remote
 
@@ -333,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("sync-registry", _sync_registry,
               "move the shared registry's @champion alias to the version champion.json names (after a merge)")
     sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub = add("ui", _ui, "open the MLflow UI on the configured store (the embedded one still works after the "
+                         "folder moved, or after a CI run's mlflow.db and mlruns/ were downloaded)")
+    sub.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: 5000)")
     sub = add("remote", _remote, "pull or push what the .dvc files in git name (data, the champion's model) with "
                                  "the DVC remote, if one is configured (CI)")
     sub.add_argument("action", choices=("pull", "push"))
