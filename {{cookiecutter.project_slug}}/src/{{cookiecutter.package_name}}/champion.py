@@ -21,6 +21,7 @@ from .errors import PipelineError
 RECORD = Path("champion.json")
 MODEL = Path("champion/model.joblib")
 DVC_FILE = Path("champion/model.joblib.dvc")
+SIGNATURE = Path("champion/model.joblib.sig")  # model-signing's bundle for MODEL (signing.py), when signed
 GIT_SIZE_WARNING = 50 * 1024 * 1024  # GitHub warns above 50 MB and refuses files above 100 MB
 
 
@@ -146,10 +147,13 @@ def rollback(version: int) -> dict:
         shown = git("show", f"{commit}:{kept}", text=False)
         if shown.returncode != 0:
             raise PipelineError(f"{commit[:12]}:{kept}: not in git, so version {version} cannot be restored")
-        for stale in (MODEL, DVC_FILE):
+        signature = git("show", f"{commit}:{SIGNATURE}", text=False)
+        for stale in (MODEL, DVC_FILE, SIGNATURE):
             stale.unlink(missing_ok=True)
         kept.parent.mkdir(parents=True, exist_ok=True)
         kept.write_bytes(shown.stdout)
+        if signature.returncode == 0:  # the signature made for these bytes; deploys verify it
+            SIGNATURE.write_bytes(signature.stdout)
         restored = {**record, "highest_version": highest_version(current), "rolled_back_from": current["version"]}
         fetch(restored)  # the bytes must be the ones the old record names
         write(restored)

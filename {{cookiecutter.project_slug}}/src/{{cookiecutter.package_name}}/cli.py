@@ -193,6 +193,16 @@ def _champion(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _verify_champion(args: argparse.Namespace, params: dict) -> int:
+    from . import champion, signing
+
+    record = champion.read(args.file)
+    signed_by = signing.check(params, champion.fetch(record))
+    print(f"champion v{record['version']}: sha256 matches champion.json; "
+          + (f"signed by {signed_by}" if signed_by else "not signed (no signing set up; docs/security.md)"))
+    return 0
+
+
 def _drift_summary(args: argparse.Namespace, params: dict) -> int:
     from .ci import actions, alerts
     from .stages import ingest
@@ -325,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--head-sha", help="skip posting unless the PR's head is this commit (the reported run's)")
     sub.add_argument("--expect-pr", help="fail unless the artifact names this PR (when the event knows it)")
     sub = add("champion", _champion, "show the champion recorded in champion.json (in CI also as step outputs)")
+    sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub = add("verify-champion", _verify_champion,
+              "check the champion's bytes (sha256) and signature before a deploy uses them (docs/security.md)")
     sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
     sub = add("drift-summary", _drift_summary,
               "the drift verdict from reports/drift.json (in CI also as step outputs and the job summary)")
