@@ -37,7 +37,8 @@ def _groups(values: pd.Series) -> tuple[pd.Series, list[str]]:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) \
             and values.nunique(dropna=True) > MAX_VALUES:
         bins = pd.qcut(values, q=4, duplicates="drop")
-        names = {interval: f"{interval.left:.4g} to {interval.right:.4g}" for interval in bins.cat.categories}
+        low = values.min()  # qcut moves the first edge a little below it
+        names = {interval: f"{max(interval.left, low):.4g} to {interval.right:.4g}" for interval in bins.cat.categories}
         labels = bins.map(names).astype(object)
         order = list(names.values())
     else:
