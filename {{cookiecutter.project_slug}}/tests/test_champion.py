@@ -19,7 +19,7 @@ from conftest import git, run_cli, store
 
 from {{ cookiecutter.package_name }} import champion
 from {{ cookiecutter.package_name }}.serving import export
-from {{ cookiecutter.package_name }}.stages import checks, evaluate, gate, ingest, prepare, register, train
+from {{ cookiecutter.package_name }}.stages import card, checks, evaluate, gate, ingest, prepare, register, train
 
 COMMIT = ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm")
 
@@ -30,6 +30,7 @@ def registered(params) -> dict:
     prepare.run(params)
     train.run(params)
     evaluate.run(params)
+    card.run(params)
     gate.run(params)
     return register.register(params)
 
@@ -198,6 +199,7 @@ def test_register_logs_what_a_reviewer_looks_for(params, project, tmp_path, monk
                                                                                                        folder)}
     assert {"reports/gate.json", "reports/data_check.json", "metrics/metrics.json"} <= artifacts
     assert any(path.startswith("plots/") for path in artifacts)
+    assert {"reports/model_card.md", "reports/evaluation.json"} <= set(artifacts)  # the card, in the run
     assert run.data.tags["gate"] == "passed"
     version = client.get_model_version(params["mlflow"]["model_name"], str(registration["version"]))
     assert {"gate", "primary_metric", "git_commit", "data_sha256"} <= set(version.tags)

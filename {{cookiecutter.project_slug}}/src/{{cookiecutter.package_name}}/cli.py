@@ -69,6 +69,13 @@ def _evaluate(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _model_card(args: argparse.Namespace, params: dict) -> int:
+    from .stages import card
+
+    print(f"model card written to {card.run(params)}")
+    return 0
+
+
 def _gate(args: argparse.Namespace, params: dict) -> int:
     from .stages import gate
 
@@ -299,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("prepare", _prepare, "split the data into train and test sets")
     add("train", _train, "train the model (models/model.joblib)")
     add("evaluate", _evaluate, "score the model on the test split; write metrics/ and plots/")
+    add("model-card", _model_card, "write reports/model_card.md: intended use, data, metrics with intervals, slices, "
+                                   "limitations, lineage")
     sub = add("gate", _gate, "check thresholds and regression against the champion")
     sub.add_argument("--base-ref", help="git ref holding the champion's metrics (default: gate.base_ref)")
     add("register", _register, "log the run to MLflow; register a candidate that passed the gate as @challenger")

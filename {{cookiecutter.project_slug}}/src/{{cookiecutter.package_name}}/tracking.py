@@ -30,7 +30,8 @@ LINKS = Path("/tmp")
 LINK_PREFIX = "mlflow-artifacts-"
 LOGGED_FILES = {"metrics": ["metrics/metrics.json"], "plots": ["plots"],
                 "reports": ["reports/data_check.json", "reports/data_check.html", "reports/gate.json",
-                            "reports/drift.json", "reports/drift.html"]}
+                            "reports/drift.json", "reports/drift.html", "reports/evaluation.json",
+                            "reports/model_card.md"]}
 
 
 def tracking_uri(params: dict) -> str:
