@@ -25,12 +25,13 @@ COMMON = {
                                           "plots", "gate", "drift", "register", "ingest", "card")),
     "src/PKG/templates/model_card.j2",
     *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke")),
-    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts")),
+    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts", "template")),
+    "src/PKG/templates/template_update.j2",
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_comment", "test_ci", "test_champion", "test_remote",
                                 "test_evaluate", "test_card")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
-    *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
+    *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container", "template-update")),
 }
 DATA = {
     "classification": {"data/raw/breast_cancer.csv", "data/raw/breast_cancer_current.csv"},

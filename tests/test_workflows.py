@@ -55,7 +55,8 @@ SHA_USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([^@\s]+)@(\S+)(.*)$")
 PERMISSION = re.compile(r"^\s+(?:actions|attestations|checks|contents|deployments|id-token|issues|packages|pages|"
                         r"pull-requests|security-events|statuses):\s*(?:read|write|none)\s*(#.*)?$")
 PR_WORKFLOWS = {"ci.yml", "container.yml", "pr-report.yml"}  # superseded runs are cancelled
-PR_OPENERS = {("retrain.yml", "propose"), ("rollback.yml", "record")}  # push a branch, open a pull request
+PR_OPENERS = {("retrain.yml", "propose"), ("rollback.yml", "record"),
+              ("template-update.yml", "update")}  # push a branch, open a pull request
 NEVER_CANCELLED = {"train.yml", "retrain.yml", "drift.yml", "deploy.yml", "deploy-env.yml", "rollback.yml"}
 
 
@@ -107,7 +108,8 @@ def test_permissions_are_least_privilege_and_explained(rendered, level, task):
                 ("drift.yml", "alert"): {"actions", "issues"},
                 ("keepalive.yml", "enable"): {"actions"},
                 ("pr-comment.yml", "comment"): {"pull-requests"},
-                ("deploy.yml", "build"): {"packages", "id-token", "attestations"}}
+                ("deploy.yml", "build"): {"packages", "id-token", "attestations"},
+                ("retrain.yml", "propose"): {"contents", "pull-requests", "id-token"}}  # keyless model signing
     if answers.get("deploy_target", "docker-host") == "docker-host":  # each deploy records a GitHub deployment
         expected |= {key: {"deployments"} for key in (("deploy-env.yml", "deploy"), ("deploy.yml", "staging"),
                                                       ("deploy.yml", "production"), ("rollback.yml", "production"))}

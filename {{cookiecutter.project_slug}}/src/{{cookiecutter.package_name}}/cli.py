@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from .config import load_params
 from .errors import PipelineError
@@ -266,6 +267,15 @@ def _ui(args: argparse.Namespace, params: dict) -> int:
     return 0  # not reached
 
 
+def _template_update(args: argparse.Namespace, params: dict) -> int:
+    from .ci import template
+
+    result = template.update(args.body)
+    print(result["reason"] + (f": {len(result['changed'])} file(s) changed, {len(result['conflicts'])} with "
+                              f"conflicts ({', '.join(result['conflicts']) or 'none'})" if result["updated"] else ""))
+    return 0
+
+
 def _remote(args: argparse.Namespace, params: dict) -> int:
     from . import remote
 
@@ -370,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("ui", _ui, "open the MLflow UI on the configured store (the embedded one still works after the "
                          "folder moved, or after a CI run's mlflow.db and mlruns/ were downloaded)")
     sub.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: 5000)")
+    sub = add("template-update", _template_update,
+              "cruft check; when the template has new commits, cruft update, listing changed files and conflicts")
+    sub.add_argument("--body", type=Path, help="write the pull request's description here (Markdown)")
     sub = add("remote", _remote, "pull or push what the .dvc files in git name (data, the champion's model) with "
                                  "the DVC remote, if one is configured (CI)")
     sub.add_argument("action", choices=("pull", "push"))
