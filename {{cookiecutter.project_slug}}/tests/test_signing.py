@@ -109,5 +109,8 @@ def test_champions_are_signed_and_verified_before_use(params, project, monkeypat
     champion.write({**record, "version": 2, "highest_version": 2, "model_sha256": "f" * 64})
     signature.write_bytes(b"{}")
     commit_all(project, "champion v2")
+    # A rollback deploy checks the earlier version as the commit that made it recorded it.
+    checked = run_cli("verify-champion", "--version", "1")
+    assert checked.returncode == 0 and "champion v1: sha256 matches" in checked.stdout, checked.stderr
     champion.rollback(1)
     assert signature.read_bytes() == good_signature and run_cli("verify-champion").returncode == 0

@@ -202,10 +202,17 @@ def _champion(args: argparse.Namespace, params: dict) -> int:
 
 
 def _verify_champion(args: argparse.Namespace, params: dict) -> int:
+    import tempfile
+
     from . import champion, signing
 
     record = champion.read(args.file)
-    signed_by = signing.check(params, champion.fetch(record))
+    with tempfile.TemporaryDirectory() as folder:
+        if args.version is None or args.version == record["version"]:
+            path = champion.fetch(record)
+        else:  # a rollback deploys an earlier champion: check it as the commit that made it recorded it
+            record, path = champion.at_version(args.version, Path(folder))
+        signed_by = signing.check(params, path)
     print(f"champion v{record['version']}: sha256 matches champion.json; "
           + (f"signed by {signed_by}" if signed_by else "not signed (no signing set up; docs/security.md)"))
     return 0
@@ -358,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("verify-champion", _verify_champion,
               "check the champion's bytes (sha256) and signature before a deploy uses them (docs/security.md)")
     sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
+                     help="an earlier champion version (a rollback's), checked from git history (empty: the current)")
     sub = add("drift-summary", _drift_summary,
               "the drift verdict from reports/drift.json (in CI also as step outputs and the job summary)")
     sub.add_argument("--summary", default="reports/drift.json", help="drift summary (default: reports/drift.json)")
