@@ -377,10 +377,12 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     drifted_batch(s.project, "classification")
     init_git_repo(s.project)
 
-    # The weekly schedule: retrain.yml, drift.yml and keepalive.yml all run, as on GitHub.
+    # The weekly schedule: retrain.yml, drift.yml, keepalive.yml and template-update.yml all run, as on GitHub
+    # (act ignores the cron values); the template has not moved, so the last opens no pull request.
     scheduled = s.act("schedule", events.schedule(RETRAIN_CRON))
     assert scheduled.jobs == {"train": "success", "propose": "success", "detect": "success",
-                              "alert": "success", "enable": "success"}
+                              "alert": "success", "enable": "success", "update": "success"}
+    assert "up to date with the template" in scheduled.summaries["update"]
     candidate = s.artifact(scheduled, "candidate")
     assert json.loads((candidate / "reports/gate.json").read_text())["passed"] is True
     assert (candidate / "mlflow.db").is_file() and (candidate / "models/model.joblib").is_file()
@@ -388,11 +390,18 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     (pull,) = s.pulls()
     assert pull["head"] == "promote/champion" and pull["base"] == "main" and pull["operation"] == "created"
     # The drifted batch is labelled: its rows joined the training data, in the same pull request.
-    assert {"champion.json", "champion/model.joblib", "metrics/metrics.json", "data/raw/breast_cancer.csv"} <= set(
-        pull["files"])
+    assert {"champion.json", "champion/model.joblib", "metrics/metrics.json", "data/raw/breast_cancer.csv",
+            "reports/model_card.md"} <= set(pull["files"])
+    assert "<summary><b>Model card</b>" in pull["body"]
+    # No signing set up: the champion is unsigned, and the job summary says so once.
+    assert "champion/model.joblib.sig" not in pull["files"]
+    assert scheduled.summaries["propose"].count("no model signing set up") == 1
     assert pull["body"].startswith(f"<!-- {s.package}-report -->") and "promotion" in pull["labels"]
     patch = (s.store / "pulls/1.patch").read_text(errors="replace")
     assert '"version": 1' in patch and "f1_macro" in patch
+    data_diff = patch.split("diff --git a/data/raw/breast_cancer.csv", 1)[1].split("\ndiff --git", 1)[0]
+    changed = [line for line in data_diff.splitlines()[4:] if line[:1] in "+-"]
+    assert changed and all(line.startswith("+") for line in changed)  # the training data: only added lines
 
     drift = s.artifact(scheduled, "drift-report")
     assert json.loads((drift / "drift.json").read_text())["dataset_drift"] is True
@@ -404,7 +413,7 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     (issue,) = state["issues"]
     assert issue["title"] == "Data drift detected" and issue["labels"] == [{"name": "drift"}]
     assert issue["body"].startswith(f"<!-- {s.package}-drift -->")
-    assert sorted(state["enabled"]) == ["drift.yml", "keepalive.yml", "retrain.yml"]
+    assert sorted(state["enabled"]) == ["drift.yml", "keepalive.yml", "retrain.yml", "template-update.yml"]
 
     # Still drifting on the next run: retraining is requested again, the same issue gets a comment.
     again = s.act("workflow_dispatch", events.workflow_dispatch(), "drift.yml")

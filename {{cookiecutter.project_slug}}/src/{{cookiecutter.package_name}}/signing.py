@@ -70,13 +70,12 @@ def signer(params: dict) -> str:
 def sign(params: dict, model: Path, target: Path | None = None) -> str | None:
     """Sign `model` as the settings say, writing `target` (default <model>.sig); who signed, or None (and no
     file) when signing is not set up."""
-    import model_signing
-
     rule = policy(params)
     target = target or signature_path(model)
     target.unlink(missing_ok=True)  # a stale signature must never sit beside new bytes
     if rule["method"] == "none":
         return None
+    import model_signing  # half a second: only when something is signed
     if rule["method"] == "key":
         pem = os.environ.get(KEY_ENV, "")
         if not pem.strip():
