@@ -378,16 +378,17 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     init_git_repo(s.project)
 
     # The weekly schedule: retrain.yml, drift.yml, keepalive.yml and template-update.yml all run, as on GitHub
-    # (act ignores the cron values); the template has not moved, so the last opens no pull request.
+    # (act ignores the cron values). The last compares with this template checkout: tests/test_upgrade.py
+    # follows it through a template commit.
     scheduled = s.act("schedule", events.schedule(RETRAIN_CRON))
     assert scheduled.jobs == {"train": "success", "propose": "success", "detect": "success",
                               "alert": "success", "enable": "success", "update": "success"}
-    assert "up to date with the template" in scheduled.summaries["update"]
+    assert scheduled.summaries["update"].startswith("**Template:** ")
     candidate = s.artifact(scheduled, "candidate")
     assert json.loads((candidate / "reports/gate.json").read_text())["passed"] is True
     assert (candidate / "mlflow.db").is_file() and (candidate / "models/model.joblib").is_file()
     assert "Gate" in scheduled.summaries["train"]  # the report in the job summary
-    (pull,) = s.pulls()
+    (pull,) = [p for p in s.pulls() if p["head"] != "template/update"]
     assert pull["head"] == "promote/champion" and pull["base"] == "main" and pull["operation"] == "created"
     # The drifted batch is labelled: its rows joined the training data, in the same pull request.
     assert {"champion.json", "champion/model.joblib", "metrics/metrics.json", "data/raw/breast_cancer.csv",
@@ -443,7 +444,8 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     verdict = json.loads((s.artifact(failed, "candidate") / "reports/gate.json").read_text())
     assert verdict["passed"] is False and "below the minimum 1.01" in verdict["reasons"][0]
     assert not (s.artifact(failed, "candidate") / "reports/registration.json").exists()
-    assert len(s.pulls()) == 1 and "gate failed" in failed.job_log("train")
+    assert [p["head"] for p in s.pulls() if p["head"] != "template/update"] == ["promote/champion"]
+    assert "gate failed" in failed.job_log("train")
 
 
 # --------------------------------------------------------------------------- under act: level 2
