@@ -23,6 +23,9 @@ def evaluated(params, project):
     if "n_estimators" in (params["model"].get("params") or {}):
         params["model"]["params"]["n_estimators"] = 20  # what is tested here does not need the demo's 200 trees
     prepare.run(params)
+    if not params["slices"]["columns"]:  # a user's data without slice columns yet: slice on the first input column
+        params["slices"]["columns"] = [next(c for c in pd.read_csv(TRAIN, nrows=0).columns
+                                            if c != params["data"]["target"])]
     train.run(params)
     evaluate.run(params)
     return params
