@@ -7,8 +7,8 @@ writes them as the app does): two steady, then a shifted one whose labels say th
 then serves one project with 4 snapshots, and its dashboard draws the panels over time. Set
 MLOPS_SCREENSHOTS=DIR to keep the screenshot.
 
-`collect --environment` reads a Docker host's capture volume over the deploy's SSH access, against the
-deploy tests' loopback sshd and the local engine.
+`collect --environment` reads the capture volume of an environment's swarm over the deploy's SSH access,
+against the deploy tests' loopback sshd and one-node swarm on the local engine.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pytest
 from act.loopback import free_port
 from capture_files import UTC, write_capture
 from PIL import Image
-from test_deploy import ssh_host  # noqa: F401 (the loopback sshd in front of the local engine: a fixture)
+from test_deploy import ssh_host, swarm  # noqa: F401 (fixtures: the loopback sshd, the one-node swarm behind it)
 
 CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -129,15 +129,17 @@ def test_evidently_ui_shows_the_monitoring_history(rendered, tmp_path):
         ui.wait(timeout=30)
 
 
-def test_collect_reads_the_capture_volume_of_an_environments_docker_host(rendered, tmp_path, ssh_host,  # noqa: F811
-                                                                          docker_base):
-    """`collect --environment` over the deploy's SSH access: the app's named volume, streamed by a short-lived
-    container of the app's image that mounts it read-only, against the loopback sshd of the deploy tests."""
+def test_collect_reads_the_capture_volume_of_an_environments_swarm(rendered, tmp_path, ssh_host,  # noqa: F811
+                                                                    swarm, docker_base):  # noqa: F811
+    """`collect --environment` over the deploy's SSH access to the swarm manager: the environment's stack's
+    named volume, streamed by a short-lived container of the app's image that mounts it read-only, against
+    the loopback sshd and one-node swarm of the deploy tests. Another stack's capture volume is not read."""
     _, rendered_project = rendered("2", "classification")
     project = tmp_path / rendered_project.name
     shutil.copytree(rendered_project, project)
-    prefix = f"mtmon{os.urandom(3).hex()}"
-    volume, app = f"{prefix}_capture", f"{prefix}-app"  # a stack's volume is <stack>_capture
+    environment = f"mtmon{os.urandom(3).hex()}"
+    stack = f"{project.name}-{environment}"  # deploy.name(environment)
+    volume, app = f"{stack}_capture", f"{environment}-app"  # a stack's volume is <stack>_capture
     data = pd.read_csv(project / "data/raw/breast_cancer.csv")
     files = tmp_path / "written"
     start = dt.datetime(2026, 11, 2, 10, tzinfo=UTC)
@@ -149,16 +151,21 @@ def test_collect_reads_the_capture_volume_of_an_environments_docker_host(rendere
         subprocess.run(["docker", "run", "-d", "--name", app, "--network", "none", "-v", f"{volume}:/var/lib/capture",
                         docker_base, "sleep", "600"], check=True, capture_output=True)
         subprocess.run(["docker", "cp", f"{files}/.", f"{app}:/var/lib/capture/"], check=True, capture_output=True)
+        # Another environment's stack on the same swarm, with a captured record of its own: not read.
+        subprocess.run(["docker", "run", "-d", "--name", f"{app}-other", "--network", "none", "-v",
+                        f"{stack}x_capture:/var/lib/capture", docker_base, "sh", "-c",
+                        "mkdir -p /var/lib/capture/2026-11-02 && echo '{}' > /var/lib/capture/2026-11-02/p.jsonl"
+                        " && sleep 600"], check=True, capture_output=True)
         env = {**os.environ, "PYTHONPATH": "src", "DO_NOT_TRACK": "1", "DEPLOY_HOST": "127.0.0.1",
                "DEPLOY_USER": ssh_host.user, "DEPLOY_SSH_PORT": str(ssh_host.port),
                "DEPLOY_KNOWN_HOSTS": ssh_host.known_hosts, "DEPLOY_SSH_KEY": ssh_host.key}
         result = subprocess.run([sys.executable, "-m", project.name.replace("-", "_"), "collect", "--environment",
-                                 "production", "--since", "2026-11-02T00:00:00Z"], cwd=project, env=env,
+                                 environment, "--since", "2026-11-02T00:00:00Z"], cwd=project, env=env,
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
         collected = json.loads((project / "reports/collect.json").read_text())
-        assert collected["rows"] == 80 and collected["broken"] == 0
-        assert collected["source"].startswith("capture volumes of production:") and volume in collected["source"]
+        assert collected["rows"] == 80 and collected["broken"] == 0 and collected["unparsable_lines"] == 0
+        assert collected["source"].startswith(f"capture volumes of {environment}:") and volume in collected["source"]
         batch = pd.read_csv(project / "data/production/current.csv")
         assert list(batch["record_id"]) == [f"req-{i}" for i in range(80)]
         # The stream was read-only and short-lived: nothing left behind but the app itself.
@@ -166,5 +173,5 @@ def test_collect_reads_the_capture_volume_of_an_environments_docker_host(rendere
                               capture_output=True, text=True).stdout.split()
         assert left == [app]
     finally:
-        subprocess.run(["docker", "rm", "--force", app], capture_output=True)
-        subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True)
+        subprocess.run(["docker", "rm", "--force", app, f"{app}-other"], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "--force", volume, f"{stack}x_capture"], capture_output=True)

@@ -178,6 +178,38 @@ def test_template_commit_reaches_the_repo(template_repo, tmp_path):
     assert cruft("check", "--project-dir", str(project), cwd=project).returncode == 0
 
 
+def test_docker_host_repo_moves_to_swarm(tmp_path):
+    """A level-2 repo generated when deploy_target had `docker-host` (blue/green, deploy/compose.yml) takes
+    the template commit that replaced it: `cruft update` with the new answer `swarm` gives a fresh swarm
+    render plus the user's edits. Without a new answer cruft stops, naming the choices, and changes nothing."""
+    commits = sh(["git", "rev-list", "--max-count=200", "HEAD"], TEMPLATE).stdout.split()  # newest first
+    old = next((c for c in commits
+                if '"docker-host"' in sh(["git", "show", f"{c}:cookiecutter.json"], TEMPLATE).stdout), None)
+    assert old, "no template commit with deploy_target docker-host in this checkout's history"
+    template = tmp_path / "mlops-template"
+    template.mkdir()
+    archive = subprocess.run(["git", "-C", str(TEMPLATE), "archive", old], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(template)], input=archive, check=True)
+    sh(["git", "init", "-q", "-b", "main"], template)
+    commit(template, "Template with docker-host")
+    project, edits = generate_and_edit(template, tmp_path / "project", mlops_level="2", deploy_target="docker-host")
+    assert (project / "deploy/compose.yml").is_file()
+
+    for child in template.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    copy_template(template)  # the working tree: deploy_target swarm, kubernetes or none
+    sh(["git", "add", "-A"], template)
+    sh(["git", "commit", "-qm", "Swarm"], template)
+    refused = cruft("update", "--project-dir", str(project), "--skip-apply-ask", cwd=project, check=False)
+    assert refused.returncode != 0 and "docker-host provided for choice variable deploy_target" in refused.stderr
+    assert sh(["git", "status", "--porcelain"], project).stdout == ""  # nothing half-applied
+    update(project, "--variables-to-update", json.dumps({"deploy_target": "swarm"}))
+    fresh = render(template, tmp_path / "fresh", mlops_level="2", deploy_target="swarm")
+    assert_matches_fresh_render(project, fresh, edits)
+    assert not (project / "deploy/compose.yml").exists() and (project / "deploy/stack.yml").is_file()
+
+
 def test_cruft_create_and_cookiecutter_make_the_same_repo(template_repo, tmp_path):
     answers = {"mlops_level": "2", "task": "regression"}
     made_by_cookiecutter = render(template_repo, tmp_path / "cookiecutter", **answers)
@@ -241,3 +273,54 @@ def test_template_that_git_cannot_give_back_is_refused(tmp_path, capfd, repo):
     assert f"ERROR: the template at {template} {why}" in err, err
     assert "git clone" in err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_scheduled_template_update_opens_one_pull_request_under_act(template_repo, tmp_path):
+    """template-update.yml on its schedule, under act, against a local template commit: `cruft check`, then
+    `cruft update`, and one pull request listing the changed files and the conflict."""
+    sys.path.insert(0, str(TEMPLATE / "tests"))
+    from act.harness import act_compatible, events, init_git_repo, run_act
+
+    template = tmp_path / "mlops-template"
+    sh(["git", "clone", "-q", str(template_repo), str(template)], tmp_path)
+    project = render(template, tmp_path / "project", mlops_level="0")
+    act_compatible(project)
+    init_git_repo(project)
+    package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
+    env = {"PYTHONPATH": "src", "CI_PREINSTALLED": "true",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    params = project / "params.yaml"
+    params.write_text(replace_once(r"^(\s*test_size:) [0-9.]+", r"\1 0.3", params.read_text()))  # the user's
+    commit(project, "Our test split")
+
+    # Nothing new in the template: the command says so and changes nothing.
+    same = sh([sys.executable, "-m", package, "template-update"], project, env=env)
+    assert same.stdout.startswith("up to date with the template") and not sh(["git", "status", "--porcelain"],
+                                                                             project).stdout
+
+    slug = template / "{{cookiecutter.project_slug}}"
+    (slug / "params.yaml").write_text(replace_once(r"^(\s*test_size:) [0-9.]+", r"\1 0.2",
+                                                   (slug / "params.yaml").read_text()))  # conflicts with the user's
+    make_line = change_first_line(slug / "Makefile", r"^#.*$", " (template v2)")  # merges cleanly
+    (slug / "docs/upgrading.md").write_text("# A new page\n")  # a new file
+    new_commit = commit(template, "Template v2")
+
+    run = run_act(project, "schedule", events.schedule("0 7 * * 1"), workflow=".github/workflows/template-update.yml",
+                  env=env, store_dir=tmp_path / "store", timeout=600)
+    assert run.ok and run.jobs == {"update": "success"}, run.log[-6000:]
+    (pull,) = [json.loads(p.read_text()) for p in (tmp_path / "store/pulls").glob("*.json")]
+    assert pull["head"] == "template/update" and pull["base"] == "main" and pull["labels"] == ["template-update"]
+    assert pull["title"] == f"Template update to {new_commit[:12]} (conflicts to resolve)"
+    assert set(pull["files"]) == {".cruft.json", "params.yaml", "Makefile", "docs/upgrading.md"}
+    assert "### ⚠ 1 file(s) with conflicts to resolve before merging\n" in pull["body"]
+    assert "- `params.yaml`\n" in pull["body"] and "- `Makefile`\n" in pull["body"]
+    assert "- `docs/upgrading.md`\n" in pull["body"] and "- `params.yaml` (conflicts)\n" in pull["body"]
+    patch = (tmp_path / "store/pulls" / f"{pull['number']}.patch").read_text()
+    assert re.search(r"^\+<<<<<<< .*\n[ +]\s*test_size: 0\.3\n\+=======\n\+\s*test_size: 0\.2\n\+>>>>>>> ", patch, re.M)
+    assert f"+{make_line}" in patch and f'"commit": "{new_commit}"' in patch
+    assert f"the template moved from {template_repo_head(template_repo)[:12]} to {new_commit[:12]}" in \
+        run.summaries["update"]
+
+
+def template_repo_head(repo: Path) -> str:
+    return sh(["git", "rev-parse", "HEAD"], repo).stdout.strip()

@@ -19,8 +19,8 @@ scenario on its own fresh render, so `pytest -n 2` runs each once:
 - level 2: pr-report.yml on pull_request, then pr-comment.yml on workflow_run posts the report;
 - level 2: a history of promotions, every job in a fresh copy of the repo (test_level2_champion_history):
   deploy.yml builds and pushes exactly the image of the merged champion (commit and model-version
-  tags), and its deploy jobs, with no host configured, name the missing settings and skip; the real
-  blue/green deploys and rollback.yml's deploy run in tests/test_deploy.py, against an sshd.
+  tags), and its settings jobs, with nothing configured, name the missing settings and the deploy jobs
+  never run; the real Swarm deploys and rollback.yml's deploy run in tests/test_deploy.py, over an sshd.
 
 The GitHub API calls (dispatch, issues, comments, enable) go to a stand-in inside act's namespace,
 and `docker run --network host` deployments are reached through a bridge (tests/act/loopback.py).
@@ -58,7 +58,8 @@ SHA_USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([^@\s]+)@(\S+)(.*)$")
 PERMISSION = re.compile(r"^\s+(?:actions|attestations|checks|contents|deployments|id-token|issues|packages|pages|"
                         r"pull-requests|security-events|statuses):\s*(?:read|write|none)\s*(#.*)?$")
 PR_WORKFLOWS = {"ci.yml", "container.yml", "pr-report.yml"}  # superseded runs are cancelled
-PR_OPENERS = {("retrain.yml", "propose"), ("rollback.yml", "record")}  # push a branch, open a pull request
+PR_OPENERS = {("retrain.yml", "propose"), ("rollback.yml", "record"),
+              ("template-update.yml", "update")}  # push a branch, open a pull request
 NEVER_CANCELLED = {"train.yml", "retrain.yml", "monitor.yml", "deploy.yml", "deploy-env.yml", "rollback.yml"}
 
 
@@ -111,8 +112,9 @@ def test_permissions_are_least_privilege_and_explained(rendered, level, task):
                 ("keepalive.yml", "enable"): {"actions"},
                 ("pr-comment.yml", "comment"): {"pull-requests"},
                 ("deploy.yml", "build"): {"packages", "id-token", "attestations"},
+                ("retrain.yml", "propose"): {"contents", "pull-requests", "id-token"},  # keyless model signing
                 ("cleanup-images.yml", "cleanup"): {"packages"}}
-    if answers.get("deploy_target", "docker-host") == "docker-host":  # each deploy records a GitHub deployment
+    if answers.get("deploy_target", "swarm") != "none":  # each deploy records a GitHub deployment
         expected |= {key: {"deployments"} for key in (("deploy-env.yml", "deploy"), ("deploy.yml", "staging"),
                                                       ("deploy.yml", "production"), ("rollback.yml", "production"))}
     assert {key: value for key, value in writers.items() if value} == {
@@ -387,22 +389,32 @@ def test_level1_retrain_promote_monitor_and_keepalive(scenario, tmp_path):
     s.variables["MONITOR_SOURCE"] = str(capture)
     init_git_repo(s.project)
 
-    # The weekly schedule: retrain.yml, monitor.yml and keepalive.yml all run, as on GitHub.
+    # The weekly schedule: retrain.yml, monitor.yml, keepalive.yml and template-update.yml all run, as on GitHub
+    # (act ignores the cron values). The last compares with this template checkout: tests/test_upgrade.py
+    # follows it through a template commit.
     scheduled = s.act("schedule", events.schedule(RETRAIN_CRON))
     assert scheduled.jobs == {"train": "success", "propose": "success", "settings": "success", "monitor": "success",
-                              "alert": "success", "enable": "success"}
+                              "alert": "success", "enable": "success", "update": "success"}
+    assert scheduled.summaries["update"].startswith("**Template:** ")
     candidate = s.artifact(scheduled, "candidate")
     assert json.loads((candidate / "reports/gate.json").read_text())["passed"] is True
     assert (candidate / "mlflow.db").is_file() and (candidate / "models/model.joblib").is_file()
     assert "Gate" in scheduled.summaries["train"]  # the report in the job summary
-    (pull,) = s.pulls()
+    (pull,) = [p for p in s.pulls() if p["head"] != "template/update"]
     assert pull["head"] == "promote/champion" and pull["base"] == "main" and pull["operation"] == "created"
     # The drifted batch is labelled: its rows joined the training data, in the same pull request.
-    assert {"champion.json", "champion/model.joblib", "metrics/metrics.json", "data/raw/breast_cancer.csv"} <= set(
-        pull["files"])
+    assert {"champion.json", "champion/model.joblib", "metrics/metrics.json", "data/raw/breast_cancer.csv",
+            "reports/model_card.md"} <= set(pull["files"])
+    assert "<summary><b>Model card</b>" in pull["body"]
+    # No signing set up: the champion is unsigned, and the job summary says so once.
+    assert "champion/model.joblib.sig" not in pull["files"]
+    assert scheduled.summaries["propose"].count("no model signing set up") == 1
     assert pull["body"].startswith(f"<!-- {s.package}-report -->") and "promotion" in pull["labels"]
     patch = (s.store / "pulls/1.patch").read_text(errors="replace")
     assert '"version": 1' in patch and "f1_macro" in patch
+    data_diff = patch.split("diff --git a/data/raw/breast_cancer.csv", 1)[1].split("\ndiff --git", 1)[0]
+    changed = [line for line in data_diff.splitlines()[4:] if line[:1] in "+-"]
+    assert changed and all(line.startswith("+") for line in changed)  # the training data: only added lines
 
     monitored = s.artifact(scheduled, "monitoring-report")
     report = json.loads((monitored / "monitor.json").read_text())
@@ -417,7 +429,7 @@ def test_level1_retrain_promote_monitor_and_keepalive(scenario, tmp_path):
     assert issue["title"] == "Production monitoring: drift or accuracy drop"
     assert issue["labels"] == [{"name": "monitoring"}] and issue["body"].startswith(f"<!-- {s.package}-monitor -->")
     assert "under the gate's threshold" in issue["body"] and "Retraining was requested" in issue["body"]
-    assert sorted(state["enabled"]) == ["keepalive.yml", "monitor.yml", "retrain.yml"]
+    assert sorted(state["enabled"]) == ["keepalive.yml", "monitor.yml", "retrain.yml", "template-update.yml"]
 
     # Still drifting on the next run: retraining is requested again, the same issue gets a comment.
     since = {"since": "2026-11-01T00:00:00Z"}  # act keeps no history between runs: the window is explicit
@@ -453,7 +465,8 @@ def test_level1_retrain_promote_monitor_and_keepalive(scenario, tmp_path):
     verdict = json.loads((s.artifact(failed, "candidate") / "reports/gate.json").read_text())
     assert verdict["passed"] is False and "below the minimum 1.01" in verdict["reasons"][0]
     assert not (s.artifact(failed, "candidate") / "reports/registration.json").exists()
-    assert len(s.pulls()) == 1 and "gate failed" in failed.job_log("train")
+    assert [p["head"] for p in s.pulls() if p["head"] != "template/update"] == ["promote/champion"]
+    assert "gate failed" in failed.job_log("train")
 
 
 # --------------------------------------------------------------------------- under act: level 2
@@ -531,15 +544,16 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
     """Git decides the champion, from review to production, over a history of promotions: every job
     in a fresh copy of the repo, as on GitHub, with only git and the registry surviving between runs."""
     # A loose regression bar: new rows reshuffle a small test split, and the gate is not what this follows.
-    s = scenario(level="2", task="classification", project_name="Act History", deploy_target="docker-host",
+    s = scenario(level="2", task="classification", project_name="Act History", deploy_target="swarm",
                  gate_max_drop="0.1")
     s.env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
     s.variables |= {"BASE_IMAGE": docker_base, "ATTEST_PROVENANCE": "true"}
     init_git_repo(s.project)
     image = f"{REGISTRY}/{REPO}"  # named after the repository at run time (github.repository, lowercased)
     deploy_paths = load(s.project / WORKFLOWS / "deploy.yml")["on"]["push"]["paths"]
-    # Deploying to a host is tests/test_deploy.py's; here the environments have no host, so each deploy
-    # job names what is missing and skips. What this test follows is which model gets built and tagged.
+    # Deploying to a swarm is tests/test_deploy.py's; here the environments have no settings, so each
+    # settings job names what is missing and the deploy job never runs (grey on GitHub). What this test
+    # follows is which model gets built and tagged.
     skipped = "skipped: DEPLOY_HOST, DEPLOY_USER, DEPLOY_KNOWN_HOSTS, DEPLOY_SSH_KEY not set"
     staged = [f"deploy to {environment} {skipped}" for environment in ("staging", "production")]
 
@@ -563,8 +577,8 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
 
         # 2. The merge deploys exactly that model: built from champion.json, never retrained.
         deploy = s.act("push", events.push(), "deploy.yml")
-        assert deploy.jobs == {"champion": "success", "build": "success", "deploy": "success"}
-        assert "Running stage" not in deploy.job_log("build") and all(s in deploy.job_log("deploy") for s in staged)
+        assert deploy.jobs == {"champion": "success", "build": "success", "settings": "success"}
+        assert "Running stage" not in deploy.job_log("build") and all(s in deploy.job_log("settings") for s in staged)
         assert sorted(pushed()) == sorted([f"{image}:model-v1", f"{image}:sha-{merged}"])
         sbom = json.loads(next((s.store / "sbom").glob("*.spdx.json")).read_text())
         assert {"onnxruntime", "fastapi", "uvicorn"} <= {p["name"] for p in sbom["packages"]}  # ONNX: no sklearn
@@ -583,7 +597,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         assert (v2["version"], v2["highest_version"]) == (2, 2) and v2["model_sha256"] != v1["model_sha256"]
         assert v2["training_rows"] > v1["training_rows"]
         redeploy = s.act("push", events.push(), "deploy.yml")
-        assert redeploy.jobs == {"champion": "success", "build": "success", "deploy": "success"}
+        assert redeploy.jobs == {"champion": "success", "build": "success", "settings": "success"}
         assert f"{image}:model-v2" in pushed()
 
         # 4. Nothing new since v2: no pull request, and the job summary says why.
@@ -607,7 +621,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
 
         # 6. Roll back to v1: production serves v1 at once, and git records it for every later deploy.
         back = s.act("workflow_dispatch", events.workflow_dispatch({"version": "1"}), "rollback.yml")
-        assert back.jobs == {"record": "success", "deploy": "success"} and staged[1] in back.job_log("deploy")
+        assert back.jobs == {"record": "success", "settings": "success"} and staged[1] in back.job_log("settings")
         assert s.pulls()[3]["title"] == "Roll back the champion to v1" and "rollback" in s.pulls()[3]["labels"]
         close_pull(s, 4, merge=True)
         restored = champion_of(s.project)

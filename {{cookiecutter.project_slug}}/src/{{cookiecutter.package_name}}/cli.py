@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from .config import load_params
 from .errors import PipelineError
@@ -66,6 +67,13 @@ def _evaluate(args: argparse.Namespace, params: dict) -> int:
     from .stages import evaluate
 
     print(json.dumps(evaluate.run(params), sort_keys=True))
+    return 0
+
+
+def _model_card(args: argparse.Namespace, params: dict) -> int:
+    from .stages import card
+
+    print(f"model card written to {card.run(params)}")
     return 0
 
 
@@ -198,6 +206,23 @@ def _champion(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _verify_champion(args: argparse.Namespace, params: dict) -> int:
+    import tempfile
+
+    from . import champion, signing
+
+    record = champion.read(args.file)
+    with tempfile.TemporaryDirectory() as folder:
+        if args.version is None or args.version == record["version"]:
+            path = champion.fetch(record)
+        else:  # a rollback deploys an earlier champion: check it as the commit that made it recorded it
+            record, path = champion.at_version(args.version, Path(folder))
+        signed_by = signing.check(params, path)
+    print(f"champion v{record['version']}: sha256 matches champion.json; "
+          + (f"signed by {signed_by}" if signed_by else "not signed (no signing set up; docs/security.md)"))
+    return 0
+
+
 def _image_name(args: argparse.Namespace, params: dict) -> int:
     from .ci import actions, setup_github
 
@@ -248,7 +273,7 @@ def _drift_alert(args: argparse.Namespace, params: dict) -> int:
 def _capture_source(args: argparse.Namespace, params: dict) -> tuple[str, str]:
     """Where the captured predictions are: ("source", folder or URL), ("environment", name) or ("", why not).
 
-    --source, else $MONITOR_SOURCE (a repository variable in CI), else monitoring.source in params.yaml{% if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %};
+    --source, else $MONITOR_SOURCE (a repository variable in CI), else monitoring.source in params.yaml{% if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'swarm' %};
     else the Docker hosts of --environment (or $MONITOR_ENVIRONMENT) when its DEPLOY_HOST is set{% endif %}.
     """
     from .stages import collect
@@ -256,7 +281,7 @@ def _capture_source(args: argparse.Namespace, params: dict) -> tuple[str, str]:
     source = getattr(args, "source", None) or os.environ.get("MONITOR_SOURCE") or collect.settings(params)["source"]
     if source:
         return "source", source
-{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'swarm' %}
     environment = getattr(args, "environment", None) or os.environ.get("MONITOR_ENVIRONMENT")
     if environment and (os.environ.get("DEPLOY_HOST") or "").strip():
         return "environment", environment
@@ -296,7 +321,7 @@ def _collect(args: argparse.Namespace, params: dict) -> int:
     if not kind:
         raise PipelineError(source)
     out = args.out or (history.labelled(section["history"]) if args.labelled else None)
-{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'swarm' %}
     if kind == "environment":
         import tempfile
         from pathlib import Path
@@ -394,6 +419,27 @@ def _sync_registry(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace, params: dict) -> int:
+    from . import tracking
+
+    tracking.setup(params)  # the embedded store's artifact link leads here, even after the folder moved
+    uri = tracking.tracking_uri(params)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+               "--port", str(args.port)]
+    print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port}", flush=True)
+    os.execv(sys.executable, command)  # replaces this process: Ctrl-C stops the UI
+    return 0  # not reached
+
+
+def _template_update(args: argparse.Namespace, params: dict) -> int:
+    from .ci import template
+
+    result = template.update(args.body)
+    print(result["reason"] + (f": {len(result['changed'])} file(s) changed, {len(result['conflicts'])} with "
+                              f"conflicts ({', '.join(result['conflicts']) or 'none'})" if result["updated"] else ""))
+    return 0
+
+
 def _setup_github(args: argparse.Namespace, params: dict) -> int:
     from .ci import setup_github
 
@@ -408,18 +454,27 @@ def _remote(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
-{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target != 'none' %}
+
+
+def _deploy_settings(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions, deploy
+
+    missing = deploy.check_settings(args.environment, os.environ)
+    actions.set_outputs({"ready": str(not missing).lower()})
+    actions.add_summary(deploy.settings_summary(args.environment, missing))
+    print(f"::notice::deploy to {args.environment} skipped: {', '.join(missing)} not set (docs/deploy.md)"
+          if missing else f"deploy to {args.environment}: settings found")
+    return 0
 
 
 def _deploy(args: argparse.Namespace, params: dict) -> int:
-    from .ci import deploy
+    from .ci import deploy, {{ 'kube' if cookiecutter.deploy_target == 'kubernetes' else 'swarm' }}
 
-    result = deploy.run(args.environment, args.image, args.version, args.compose)
-    if result["action"] == "skipped":
-        print(f"::warning::{result['reason']}")
-    else:
-        print(f"deployed {result['image']} to {result['environment']}: model v{result['version']} is live in "
-              f"{result['slot']} on {result['host']}, at {result['url']}")
+    result = deploy.run(args.environment, args.image, args.version,
+                        {{ 'kube' if cookiecutter.deploy_target == 'kubernetes' else 'swarm' }}.roll_out)
+    print(f"deployed {result['image']} to {result['environment']}: model v{result['version']} on "
+          f"{result['replicas']} replica(s), at {result['url']}")
     return 0
 {%- endif %}
 
@@ -456,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("prepare", _prepare, "split the data into train and test sets")
     add("train", _train, "train the model (models/model.joblib)")
     add("evaluate", _evaluate, "score the model on the test split; write metrics/ and plots/")
+    add("model-card", _model_card, "write reports/model_card.md: intended use, data, metrics with intervals, slices, "
+                                   "limitations, lineage")
     sub = add("gate", _gate, "check thresholds and regression against the champion")
     sub.add_argument("--base-ref", help="git ref holding the champion's metrics (default: gate.base_ref)")
     add("register", _register, "log the run to MLflow; register a candidate that passed the gate as @challenger")
@@ -500,6 +557,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("promotion-blocked", _promotion_blocked,
               "say in the job summary why the promotion pull request was not opened and what to do")
     sub.add_argument("--branch", default="promote/champion", help="branch that holds the candidate")
+    sub = add("verify-champion", _verify_champion,
+              "check the champion's bytes (sha256) and signature before a deploy uses them (docs/security.md)")
+    sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
+                     help="an earlier champion version (a rollback's), checked from git history (empty: the current)")
     sub = add("drift-summary", _drift_summary,
               "the drift verdict from reports/drift.json (in CI also as step outputs and the job summary)")
     sub.add_argument("--summary", default="reports/drift.json", help="drift summary (default: reports/drift.json)")
@@ -514,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("collect", _collect, "gather the captured predictions of a window into the production batch "
                                    "(monitoring.current), labels joined by record id")
     sub.add_argument("--source", help="capture folder or fsspec URL (default: $MONITOR_SOURCE, else monitoring.source)")
-{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'swarm' %}
     sub.add_argument("--environment", help="read the capture volumes of this environment's Docker hosts over SSH "
                                            "(its DEPLOY_* settings, docs/deploy.md; default: $MONITOR_ENVIRONMENT)")
 {%- endif %}
@@ -548,6 +610,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("sync-registry", _sync_registry,
               "move the shared registry's @champion alias to the version champion.json names (after a merge)")
     sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub = add("ui", _ui, "open the MLflow UI on the configured store (the embedded one still works after the "
+                         "folder moved, or after a CI run's mlflow.db and mlruns/ were downloaded)")
+    sub.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: 5000)")
+    sub = add("template-update", _template_update,
+              "cruft check; when the template has new commits, cruft update, listing changed files and conflicts")
+    sub.add_argument("--body", type=Path, help="write the pull request's description here (Markdown)")
     sub = add("setup-github", _setup_github,
               "configure the GitHub repository for this level: environments, variables, secrets, permissions "
               "(a dry run unless --apply; token from GITHUB_TOKEN or GH_TOKEN)")
@@ -566,14 +634,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--keep-days", type=int, default=30, help="keep every image younger than this (default: 30)")
     sub.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
 {%- endif %}
-{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
-    sub = add("deploy", _deploy, "blue/green deploy of an image to an environment's Docker host over SSH "
-                                 "(settings: DEPLOY_* variables, docs/deploy.md)")
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target != 'none' %}
+    sub = add("deploy-settings", _deploy_settings, "whether an environment's deploy settings are set: step output "
+                                                   "ready=true/false; an error when partly set (docs/deploy.md)")
     sub.add_argument("--environment", required=True, help="environment name, e.g. staging or production")
-    sub.add_argument("--image", required=True, help="image to deploy, registry/name:tag")
+    sub = add("deploy", _deploy, "roll an image out to an environment ({{ cookiecutter.deploy_target }}, docs/deploy.md): "
+                                 "the orchestrator's rolling update, a smoke test, rollback on failure")
+    sub.add_argument("--environment", required=True, help="environment name, e.g. staging or production")
+    sub.add_argument("--image", required=True, help="image to deploy, registry/name:tag (or @sha256:digest)")
     sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
                      help="model version the image must serve (empty: any)")
-    sub.add_argument("--compose", default="deploy/compose.yml", help="compose file (default: deploy/compose.yml)")
 {%- endif %}
     return parser
 

@@ -31,15 +31,21 @@ def _score(task: str, y_true: pd.Series, y_pred: pd.Series) -> float | None:
     return round(float(skm.r2_score(y_true, y_pred)), 6)
 
 
-def _groups(values: pd.Series) -> pd.Series:
-    """Each row's slice label: the value itself, or its quartile for a numeric column with many values."""
+def _groups(values: pd.Series) -> tuple[pd.Series, list[str]]:
+    """Each row's slice label (the value itself, or its quartile, "12.3 to 14.1", for a numeric column with many
+    values), and the labels in order (quartiles from low to high)."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) \
             and values.nunique(dropna=True) > MAX_VALUES:
         bins = pd.qcut(values, q=4, duplicates="drop")
-        labels = bins.astype(str)
+        low = values.min()  # qcut moves the first edge a little below it
+        names = {interval: f"{max(interval.left, low):.4g} to {interval.right:.4g}" for interval in bins.cat.categories}
+        labels = bins.map(names).astype(object)
+        order = list(names.values())
     else:
         labels = values.astype(str)
-    return labels.where(values.notna(), MISSING)
+        order = sorted(labels[values.notna()].unique(), key=str)
+    labels = labels.where(values.notna(), MISSING)
+    return labels, order + ([MISSING] if values.isna().any() else [])
 
 
 def slice_metrics(frame: pd.DataFrame, y_true, y_pred, columns: list[str], task: str) -> dict:
@@ -60,9 +66,9 @@ def slice_metrics(frame: pd.DataFrame, y_true, y_pred, columns: list[str], task:
     result: dict = {"metric": metric, "min_rows": MIN_ROWS, "columns": {}, "widest_gap": None}
     widest = None
     for column in columns:
-        labels = _groups(frame[column])
+        labels, order = _groups(frame[column])
         per_value: dict[str, dict] = {}
-        for value in sorted(labels.unique(), key=str):
+        for value in order:
             mask = labels == value
             per_value[str(value)] = {"rows": int(mask.sum()), metric: _score(task, y_true[mask], y_pred[mask])}
         result["columns"][column] = per_value
