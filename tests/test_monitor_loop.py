@@ -317,10 +317,14 @@ def test_monitoring_loop_end_to_end(environment, images, tmp_path):  # noqa: F81
     before = (project / params["data"]["path"]).read_bytes()
     run("add-current")
     added = json.loads((project / "reports/added.json").read_text())
-    assert added["added"] == added["from_production"] == len(shifted), added
+    # The demo's labelled current batch (drift.current) joins too, before production's rows.
+    assert added["from_production"] == len(shifted), added
+    assert added["added"] == added["from_current"] + len(shifted), added
     after = (project / params["data"]["path"]).read_bytes()
     assert after.startswith(before)  # appended only
     appended = pd.read_csv(io.BytesIO(after[len(before):]), header=None, names=list(data.columns))
+    assert len(appended) == added["added"]
+    appended = appended.tail(len(shifted))
     assert sorted(appended[target]) == sorted(shifted[target])
     pd.testing.assert_frame_equal(  # the shifted values, as captured, with their labels
         appended.sort_values(names[0]).reset_index(drop=True)[names],
@@ -332,7 +336,7 @@ def test_monitoring_loop_end_to_end(environment, images, tmp_path):  # noqa: F81
     run("promote")
     run("report", "--out", "build/promotion", "--summary", "")
     body = (project / "build/promotion/report.md").read_text()
-    assert f"**+{len(shifted)} labelled row(s)** joined the training data: {len(shifted)} from production" in body
+    assert f"**+{added['added']} labelled row(s)** joined the training data: {len(shifted)} from production" in body
     champion = json.loads((project / "champion.json").read_text())
     git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
     sh(*git, "checkout", "-q", "-b", "promote/champion")
@@ -340,7 +344,7 @@ def test_monitoring_loop_end_to_end(environment, images, tmp_path):  # noqa: F81
     sh(*git, "commit", "-q", "-m", f"Promote the retrained model to champion v{champion['version']}")
     diff = sh(*git, "diff", "main", "--", params["data"]["path"]).stdout.splitlines()
     changed = [line for line in diff[4:] if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    assert len(changed) == len(shifted) and all(line.startswith("+") for line in changed)
+    assert len(changed) == added["added"] and all(line.startswith("+") for line in changed)
 
     # 5. After the merge: the new champion's image (its model over the v1 image) deploys and serves.
     sh(*git, "checkout", "-q", "main")
