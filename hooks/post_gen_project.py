@@ -30,6 +30,7 @@ KEEP = {
     ".github/workflows/drift.yml": LEVEL >= 1,
     ".github/workflows/keepalive.yml": LEVEL >= 1,
     ".github/workflows/sync-registry.yml": LEVEL >= 1,
+    ".github/workflows/batch.yml": LEVEL >= 1,  # scheduled batch scoring with the champion
     # Level 2, CI/CD automation: PR reports, image build and push, staged deploy, rollback.
     ".github/workflows/pr-report.yml": LEVEL >= 2,
     ".github/workflows/pr-comment.yml": LEVEL >= 2,
