@@ -22,10 +22,11 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from hashlib import sha256
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -413,7 +414,6 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
     in_kind = file_format(path)
     known = contract.load(params["data"]["schema"])
     names = header(path, in_kind)
-    target = params["data"]["target"]
     started = time.perf_counter()
 
     with tempfile.TemporaryDirectory(prefix="score-model-") as workdir:
