@@ -23,11 +23,12 @@ COMMON = {
                                    "tracking", "remote", "reporting")),
     *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
                                           "plots", "gate", "drift", "register", "ingest")),
-    *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke")),
-    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts")),
+    *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke", "batch")),
+    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts", "batch")),
+    "src/PKG/templates/batch_summary.j2",
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_comment", "test_ci", "test_champion", "test_remote",
-                                "test_evaluate")),
+                                "test_evaluate", "test_batch")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
 }
@@ -37,7 +38,7 @@ DATA = {
 }
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
-    "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive", "sync-registry")},
+    "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive", "sync-registry", "batch")},
     "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")},
 }
 # Level 2 with deploy_target docker-host: blue/green deploys over SSH.

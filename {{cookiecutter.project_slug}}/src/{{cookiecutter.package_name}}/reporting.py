@@ -1,6 +1,6 @@
 """Reports are data plus a template: a function returns plain data, `render` lays it out.
 
-Templates live in `templates/<name>.j2` beside this module (package data; the cookiecutter template copies
+Templates live in `templates/<name>.j2` beside this module (package data; the project template copies
 that folder without rendering it). Tests assert the data, and one snapshot per template checks the layout.
 """
 
