@@ -16,9 +16,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import socket
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .. import contract
+from ..config import MODEL as CANDIDATE
 from ..errors import PipelineError
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -293,42 +294,84 @@ def capture_settings(params: dict, enabled: bool) -> dict | None:
             "rotate_bytes": int(float(section.get("rotate_mb", 64)) * 1024 * 1024)}
 
 
+CAPTURE_SLICE = 10_000  # records built at a time: their text, not the chunk's, is what memory holds
+
+
 def capture_lines(raw: pd.DataFrame, rows: np.ndarray, request_id: str, model: dict, predictions: np.ndarray,
-                  probabilities: np.ndarray | None, classes: list[str], options: dict) -> list[str]:
-    """Capture records of one chunk's scored rows, one JSON line each (the inputs as received, after drop/hash)."""
+                  probabilities: np.ndarray | None, classes: list[str], options: dict) -> Iterator[list[str]]:
+    """Capture records of one chunk's scored rows, one JSON line each, CAPTURE_SLICE rows at a time.
+
+    The inputs are the row as received, after drop/hash; pandas writes their JSON (NaN as null) in C,
+    and each line is put together around it: a Python dict per row would cost several times more.
+    """
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: UP017 (UTC is 3.11+)
     inputs = raw[[c for c in raw.columns if c not in options["drop"]]]
-    records = inputs.to_dict("records")
-    lines = []
-    for i, (row, values) in enumerate(zip(rows.tolist(), records, strict=True)):
-        for key, value in values.items():
-            if isinstance(value, float) and value != value:  # NaN: a missing value is JSON null
-                values[key] = None
-            elif key in options["hash"] and value is not None:
-                values[key] = sha256(str(value).encode()).hexdigest()
-        record = {"record_id": f"{request_id}-{row}", "request_id": request_id, "time": stamp, "source": SOURCE,
-                  "model_version": None if model["version"] is None else str(model["version"]),
-                  "model_sha256": model["sha256"], "inputs": values, "prediction": _plain(predictions[i]),
-                  "probabilities": None if probabilities is None else dict(
-                      zip(classes, map(float, probabilities[i]), strict=True)),
-                  "latency_ms": None}
-        lines.append(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
-    return lines
+    for name in options["hash"] & set(inputs.columns):
+        inputs = inputs.assign(**{name: inputs[name].map(
+            lambda v: None if pd.isna(v) else sha256(str(v).encode()).hexdigest())})
+    version = json.dumps(None if model["version"] is None else str(model["version"]))
+    head = (f'"request_id": "{request_id}", "time": "{stamp}", "source": "{SOURCE}", "model_version": '
+            f'{version}, "model_sha256": {json.dumps(model["sha256"])}, ')
+    for start in range(0, len(inputs), CAPTURE_SLICE):
+        part = slice(start, start + CAPTURE_SLICE)
+        values = inputs.iloc[part].to_json(orient="records", lines=True, double_precision=15).splitlines()
+        labels = [json.dumps(_plain(v)) for v in predictions[part]]
+        if probabilities is None:
+            chances = ["null"] * len(labels)
+        else:
+            chances = pd.DataFrame(probabilities[part], columns=classes).to_json(
+                orient="records", lines=True, double_precision=15).splitlines()
+        yield [f'{{"record_id": "{request_id}-{row}", {head}"inputs": {value}, "prediction": {label}, '
+               f'"probabilities": {chance}, "latency_ms": null}}\n'
+               for row, value, label, chance in zip(rows[part].tolist(), values, labels, chances, strict=True)]
 
 
 # --------------------------------------------------------------------------- the model
 
 
-def load_model(params: dict, source: str, workdir: Path) -> tuple[Any, dict, list[dict]]:
-    """The model as the serving image runs it: `export`'s directory (sha256-checked champion), loaded by runtimes.py."""
-    from . import export, serve
+EXPORTED = (Path("build/model"), Path("build/score-model"))  # `export`'s default directory, then score's own
 
-    model, record = export.load(params, source)
-    features = [str(name) for name in getattr(model, "feature_names_in_", [])]
-    columns = export.input_schema(params, features or None)
-    metadata = {**record, "task": params["task"], "target": params["data"]["target"]}
-    export.write(workdir, model, metadata, columns, export.held_out_split(params, columns))
-    return serve.load_model_dir(workdir, threads=0)  # every core: one process scores the whole file
+
+def _exported(folder: Path, sha: str, alias: str) -> bool:
+    try:
+        metadata = json.loads((folder / "metadata.json").read_text())
+    except (OSError, ValueError):
+        return False
+    runtime = metadata.get("runtime") or "sklearn"
+    return metadata.get("model_sha256") == sha and metadata.get("alias") == alias and (folder / f"model.{'onnx' if runtime == 'onnx' else 'joblib'}"
+                                                    ).is_file() and (folder / "input_schema.json").is_file()
+
+
+def load_model(params: dict, source: str) -> tuple[Any, dict, list[dict]]:
+    """The model as the serving image runs it: `export`'s directory of the sha256-checked champion (or the
+    candidate), loaded by runtimes.py. A directory already exported from the same bytes (build/model, or
+    build/score-model from an earlier run) is reused; otherwise the model is exported to build/score-model."""
+    from .. import champion
+    from . import serve
+
+    if source == "champion":
+        sha = champion.sha256_file(champion.fetch(champion.read()))  # refuses bytes champion.json does not name
+    elif source == "candidate" and CANDIDATE.is_file():
+        sha = champion.sha256_file(CANDIDATE)
+    else:
+        sha = None  # export.load says what is missing
+    found = next((folder for folder in EXPORTED if sha and _exported(folder, sha, source)), None)
+    if found is None:
+        from . import export  # the converter (skl2onnx) and scikit-learn: only when there is something to export
+
+        model, record = export.load(params, source)
+        features = [str(name) for name in getattr(model, "feature_names_in_", [])]
+        columns = export.input_schema(params, features or None)
+        metadata = {**record, "task": params["task"], "target": params["data"]["target"]}
+        found = EXPORTED[-1]
+        fresh = found.with_name(f".{found.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            export.write(fresh, model, metadata, columns, export.held_out_split(params, columns))
+            shutil.rmtree(found, ignore_errors=True)
+            os.replace(fresh, found)  # a directory appears whole: an interrupted export is never reused
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+    return serve.load_model_dir(found, threads=0)  # every core: one process scores the whole file
 
 
 # --------------------------------------------------------------------------- scoring
@@ -416,8 +459,7 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
     names = header(path, in_kind)
     started = time.perf_counter()
 
-    with tempfile.TemporaryDirectory(prefix="score-model-") as workdir:
-        scorer, metadata, columns = load_model(params, model, Path(workdir))
+    scorer, metadata, columns = load_model(params, model)
     features = [column["name"] for column in columns]
     check_columns(path, names, features, known, id_column)
     declared = declared_checks(params["data"]["schema"], features)
@@ -516,10 +558,11 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
                     picked = (np.ones(len(kept), dtype=bool) if capture_options["sample_rate"] >= 1
                               else rng.random(len(kept)) < capture_options["sample_rate"])
                     if picked.any():
-                        captured.write(capture_lines(
-                            chunk.iloc[kept[picked]][[n for n in names if n in features]],
-                            positions[kept[picked]], request_id, model_info, predictions[picked],
-                            None if probabilities is None else probabilities[picked], classes, capture_options))
+                        for lines in capture_lines(
+                                typed.iloc[kept[picked]],  # the values scored: numbers as numbers
+                                positions[kept[picked]], request_id, model_info, predictions[picked],
+                                None if probabilities is None else probabilities[picked], classes, capture_options):
+                            captured.write(lines)
                 bar.update(done - seen)
                 bar.set_postfix(rows=rows, rejected=rejected, refresh=False)
                 seen = done
