@@ -16,7 +16,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import yaml
-from conftest import numeric_features, run_cli
+from conftest import declare, numeric_features, run_cli
 
 from {{ cookiecutter.package_name }} import champion, contract, remote
 from {{ cookiecutter.package_name }}.stages import prepare, train
@@ -125,20 +125,23 @@ def test_bad_rows_are_rejected_and_bad_files_stop_before_anything_is_written(pro
     frame = inputs(params)
     column = (numeric_features(params) or [None])[0]
     assert column is not None, "the demo data and the own-data sets all have a numeric column"
+    declare("schema.yaml", column, "less_than_or_equal_to: 1.0e+12")  # a rule the user declared
     frame[column] = frame[column].astype(object)
     frame.loc[1, column] = "not a number"
     frame.loc[4, column] = np.inf
+    frame.loc[5, column] = 1e13
     frame.to_csv("bad_rows.csv", index=False)
 
     done = run_cli("score", "bad_rows.csv", "--out", "out/p.parquet")
     assert done.returncode == 0, done.stderr
-    assert "2 rejected" in done.stdout
+    assert "3 rejected" in done.stdout
     rejects = pd.read_csv("out/p.rejects.csv")
-    assert rejects["row"].tolist() == [1, 4] and rejects["line"].tolist() == [3, 6]
+    assert rejects["row"].tolist() == [1, 4, 5] and rejects["line"].tolist() == [3, 6, 7]
     assert rejects["reasons"].tolist() == [f"{column}: coerce_dtype('{contract.load('schema.yaml').dtype(column)}') "
-                                           "('not a number')", f"{column}: finite ('inf')"]
+                                           "('not a number')", f"{column}: finite ('inf')",
+                                           f"{column}: less_than_or_equal_to(1000000000000.0) (10000000000000.0)"]
     scored = pd.read_parquet("out/p.parquet")
-    assert len(scored) == len(frame) - 2 and 1 not in set(scored["row"]) and 4 not in set(scored["row"])
+    assert len(scored) == len(frame) - 3 and not {1, 4, 5} & set(scored["row"])
     before = {name: Path("out", name).read_bytes() for name in files(Path("out"))}
     capture_before = files(Path("capture"))
 
