@@ -35,6 +35,8 @@ class OnnxModel:
         # batches a thread pool costs more than it saves. Batch scoring passes 0 (every core).
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        if threads != 1:  # idle pool threads sleep rather than spin: on a busy machine spinning steals the cores
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
                                             providers=["CPUExecutionProvider"])
         self.classes = json.loads(self.session.get_modelmeta().custom_metadata_map.get("classes", "[]"))
