@@ -193,20 +193,19 @@ def test_score_plan_skips_without_a_champion(project, tmp_path, monkeypatch):
     assert outputs.read_text().splitlines()[-2:] == ["ready=true", "input=x.csv"]
 
 
-def test_publish_pushes_predictions_to_a_remote_or_leaves_them_for_the_artifact(project, tmp_path, monkeypatch):
+def test_publish_pushes_predictions_to_the_remote(project, tmp_path, monkeypatch):
+    """With a DVC remote, the folder is pushed and its .dvc file names it (without one, batch.yml uploads the
+    folder as an artifact: tests/test_workflows.py of the template runs that)."""
     outputs = tmp_path / "outputs"
     monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
     Path("predictions/capture").mkdir(parents=True)
     Path("predictions/predictions.summary.json").write_text("{}\n")
     Path("predictions/capture/records.jsonl").write_text('{"source": "batch"}\n')
-    alone = run_cli("publish-predictions", "predictions")
-    assert alone.returncode == 0 and "no DVC remote configured" in alone.stdout
-    assert outputs.read_text().splitlines() == ["pushed=false"]
     store = tmp_path / "remote"
     assert remote.dvc("remote", "add", "--default", "store", str(store)).returncode == 0
     pushed = run_cli("publish-predictions", "predictions")
     assert pushed.returncode == 0, pushed.stderr
-    assert outputs.read_text().splitlines()[-2:] == ["pushed=true", "pointer=predictions.dvc"]
+    assert outputs.read_text().splitlines() == ["pushed=true", "pointer=predictions.dvc"]
     pointer = yaml.safe_load(Path("predictions.dvc").read_text())["outs"][0]
     assert pointer["path"] == "predictions" and pointer["nfiles"] == 2
     assert len([p for p in store.rglob("*") if p.is_file()]) == 3  # the two files and the folder's listing
