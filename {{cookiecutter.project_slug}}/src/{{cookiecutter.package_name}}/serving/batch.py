@@ -321,8 +321,9 @@ def capture_lines(raw: pd.DataFrame, rows: np.ndarray, request_id: str, model: d
         else:
             chances = pd.DataFrame(probabilities[part], columns=classes).to_json(
                 orient="records", lines=True, double_precision=15).splitlines()
-        yield [f'{{"record_id": "{request_id}-{row}", {head}"inputs": {value}, "prediction": {label}, '
-               f'"probabilities": {chance}, "latency_ms": null}}\n'
+        # Braces by concatenation: this file is a template, where two braces in a row would be a placeholder.
+        yield ["{" + f'"record_id": "{request_id}-{row}", {head}"inputs": {value}, "prediction": {label}, '
+               f'"probabilities": {chance}, "latency_ms": null' + "}\n"
                for row, value, label, chance in zip(rows[part].tolist(), values, labels, chances, strict=True)]
 
 
