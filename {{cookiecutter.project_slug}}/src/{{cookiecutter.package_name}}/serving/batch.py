@@ -338,9 +338,9 @@ def _exported(folder: Path, sha: str, alias: str) -> bool:
         metadata = json.loads((folder / "metadata.json").read_text())
     except (OSError, ValueError):
         return False
-    runtime = metadata.get("runtime") or "sklearn"
-    return metadata.get("model_sha256") == sha and metadata.get("alias") == alias and (folder / f"model.{'onnx' if runtime == 'onnx' else 'joblib'}"
-                                                    ).is_file() and (folder / "input_schema.json").is_file()
+    model_file = "model.onnx" if metadata.get("runtime") == "onnx" else "model.joblib"
+    return (metadata.get("model_sha256") == sha and metadata.get("alias") == alias
+            and (folder / model_file).is_file() and (folder / "input_schema.json").is_file())
 
 
 def load_model(params: dict, source: str) -> tuple[Any, dict, list[dict]]:
