@@ -1,7 +1,8 @@
 """What batch.yml needs around `score`: whether there is a champion to score with, and the job summary.
 
-`plan` reads only champion.json and params.yaml (no pipeline libraries), so the job that decides runs
-without installing them; with no champion yet, the scoring job is skipped and the summary says what to do.
+`plan` reads only champion.json and params.yaml (standard library imports only), so the job that decides
+runs without the pipeline's libraries; with no champion yet, the scoring job is skipped and the summary says
+what to do.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ NO_INPUT = ("Batch scoring was skipped: no input. Set `batch.input` in params.ya
 
 def plan(params: dict, source: str | None, record: Path | str = actions.CHAMPION) -> dict:
     """{ready, input, reason}; in Actions also as step outputs and, when not ready, the job summary."""
-    from ..serving.batch import settings
-
-    source = source or settings(params)["input"]
+    # params.yaml directly, not serving.batch: this job installs no pandas (the runtime dependencies only)
+    source = source or (params.get("batch") or {}).get("input") or ""
     if not source:
         reason = NO_INPUT
     elif not Path(record).is_file():
