@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -191,6 +193,11 @@ def test_score_plan_skips_without_a_champion(project, tmp_path, monkeypatch):
     champion.write({"model_name": "m", "version": 1, "model_sha256": "0" * 64})
     assert run_cli("score-plan", "--input", "x.csv").returncode == 0
     assert outputs.read_text().splitlines()[-2:] == ["ready=true", "input=x.csv"]
+    # batch.yml's plan job installs only the runtime dependencies: no pandas, no scikit-learn.
+    probe = ("import sys; from {{ cookiecutter.package_name }}.cli import main; code = main(['score-plan']); "
+             "sys.exit(code or ' '.join(sorted({'pandas', 'sklearn', 'pyarrow'} & set(sys.modules))) or None)")
+    light = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert light.returncode == 0, light.stderr
 
 
 def test_publish_pushes_predictions_to_the_remote(project, tmp_path, monkeypatch):
