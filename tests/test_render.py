@@ -20,7 +20,7 @@ COMMON = {
     *(f"tracking/{f}" for f in ("compose.yaml", "Dockerfile", "server.sh", "initdb.sql", ".env.example")),
     # The package, grouped by concern: the pipeline's stages, serving, and what the workflows call.
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "cli", "config", "errors", "champion", "contract",
-                                   "tracking", "remote", "reporting")),
+                                   "tracking", "remote", "reporting", "capture")),
     *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
                                           "plots", "gate", "drift", "register", "ingest")),
     *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke", "batch")),

@@ -164,7 +164,7 @@ def _score(args: argparse.Namespace, params: dict) -> int:
     from .serving import batch
 
     summary = batch.run(params, args.input, args.out, model=args.model, output_format=args.format,
-                        chunk_rows=args.chunk_rows, capture=not args.no_capture)
+                        chunk_rows=args.chunk_rows, record=not args.no_capture)
     actions.set_outputs({"rows": summary["rows"], "scored": summary["scored"], "rejected": summary["rejected"],
                          "output": summary["output"]})
     actions.add_summary(batch_ci.summary_markdown(summary))

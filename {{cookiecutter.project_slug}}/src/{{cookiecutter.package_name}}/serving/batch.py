@@ -3,12 +3,13 @@
 The model is the one `export` would serve: champion.json's, its bytes sha256-checked (`--model
 candidate`: models/model.joblib), in export's model directory (build/model when it holds an export of
 the same bytes, else build/score-model, exported once) and run by the serving image's runtime (ONNX
-Runtime when the conversion passed its check, else the scikit-learn pipeline: runtimes.py). The file is read and scored `batch.chunk_rows` rows at a time, so memory does not grow
-with its size. Each chunk is checked against the data contract: a row that breaks it goes to the
+Runtime when the conversion passed its check, else the scikit-learn pipeline: runtimes.py). The file
+is read and scored `batch.chunk_rows` rows at a time, so memory does not grow with its size. Each chunk is checked against the data contract: a row that breaks it goes to the
 rejects file with the rules it broke and never stops the batch; a missing or unexpected column stops
 it before anything is scored. Every file is written under a temporary name beside its target and
 renamed when the batch is done: outputs appear whole, or not at all. Scored rows are also written as
-prediction-capture records (source "batch"), so monitoring sees batch traffic as it sees online traffic.
+prediction-capture records (capture.py's format, source "batch"), so monitoring sees batch traffic as
+it sees online traffic.
 """
 
 from __future__ import annotations
@@ -17,21 +18,19 @@ import csv
 import json
 import os
 import shutil
-import socket
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .. import contract
+from .. import capture, contract
 from ..config import MODEL as CANDIDATE
 from ..errors import PipelineError
 
@@ -227,30 +226,26 @@ def _plain(value: Any) -> Any:
 
 
 class CaptureFiles:
-    """Prediction-capture records (the shared format: COMMON interfaces; issue 25 writes the same from the app).
+    """Prediction-capture records of one batch, in capture.py's format and file layout (shared with the app).
 
-    One JSON object per line in `<dir>/<YYYY-MM-DD>/predictions-<YYYYMMDDTHH>-<host>-<pid>-<n>.jsonl`,
-    rotated by size. Lines go to hidden temporary files first and `commit` renames them into place, so a
-    failed batch leaves no capture records behind, like its other outputs. Swap this class for the
-    capture module's writer when it lands; `records` is what both need.
+    The app's writer (capture.CaptureFile) appends to live files; a batch stages its lines in hidden
+    temporary files beside them, rotated by size, and `commit` renames them into place once the batch is
+    done, so a failed batch leaves no capture records behind, like its other outputs.
     """
 
     def __init__(self, folder: Path, rotate_bytes: int) -> None:
         self.folder, self.rotate_bytes = folder, rotate_bytes
-        self.files: list[tuple[Path, Path]] = []  # (temporary, final)
+        self.host, self.pid = capture.host_name(), os.getpid()
+        self.files: list[Path] = []  # temporary files, in order
         self._fd: int | None = None
         self._size = 0
         self.records = 0
 
     def _open(self) -> None:
-        now = datetime.now(timezone.utc)  # noqa: UP017 (UTC is 3.11+)
-        day = self.folder / now.strftime("%Y-%m-%d")
-        day.mkdir(parents=True, exist_ok=True)
-        final = day / (f"predictions-{now.strftime('%Y%m%dT%H')}-{socket.gethostname()}-{os.getpid()}-"
-                       f"{len(self.files)}.jsonl")
-        temporary = day / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f".batch-{uuid.uuid4().hex}.jsonl.tmp"
         self._fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        self.files.append((temporary, final))
+        self.files.append(temporary)
         self._size = 0
 
     def write(self, lines: list[str]) -> None:
@@ -260,7 +255,7 @@ class CaptureFiles:
             self.close()
             self._open()
         data = "".join(lines).encode("utf-8")
-        os.write(self._fd, data)  # one write per chunk on an O_APPEND descriptor: every line whole
+        os.write(self._fd, data)  # whole lines on an O_APPEND descriptor
         self._size += len(data)
         self.records += len(lines)
 
@@ -270,48 +265,54 @@ class CaptureFiles:
             self._fd = None
 
     def commit(self) -> list[str]:
+        """Rename the staged files to capture.file_path names (the next free number for this process)."""
         self.close()
-        for temporary, final in self.files:
+        now, n, done = datetime.now(timezone.utc), 0, []  # noqa: UP017 (UTC is 3.11+)
+        for temporary in self.files:
+            while True:
+                n += 1
+                final = capture.file_path(self.folder, now, self.host, self.pid, n)
+                if not final.exists():
+                    break
+            final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temporary, final)
-        return [str(final) for _, final in self.files]
+            done.append(str(final))
+        return done
 
     def discard(self) -> None:
         self.close()
-        for temporary, _ in self.files:
+        for temporary in self.files:
             temporary.unlink(missing_ok=True)
 
 
-def capture_settings(params: dict, enabled: bool) -> dict | None:
-    """params.yaml's `capture:` section (shared with the app), or None when capture is off."""
-    section = params.get("capture") or {}
-    if not enabled or not section.get("enabled", True):
+def capture_settings(params: dict, enabled: bool, features: list[str]) -> capture.Settings | None:
+    """params.yaml's `capture:` section as capture.py checks it (shared with the app), or None when off."""
+    found = capture.settings(params.get("capture"))
+    if not enabled or not found.enabled:
         return None
-    rate = float(section.get("sample_rate", 1.0))
-    if not 0 <= rate <= 1:
-        raise PipelineError(f"capture.sample_rate in params.yaml must be between 0 and 1, not {rate}")
-    return {"dir": Path(os.environ.get("CAPTURE_DIR") or section.get("dir") or "capture"), "sample_rate": rate,
-            "drop": set(section.get("drop_columns") or ()), "hash": set(section.get("hash_columns") or ()),
-            "rotate_bytes": int(float(section.get("rotate_mb", 64)) * 1024 * 1024)}
+    capture.check_columns(found, features)
+    return found
 
 
 CAPTURE_SLICE = 10_000  # records built at a time: their text, not the chunk's, is what memory holds
 
 
 def capture_lines(raw: pd.DataFrame, rows: np.ndarray, request_id: str, model: dict, predictions: np.ndarray,
-                  probabilities: np.ndarray | None, classes: list[str], options: dict) -> Iterator[list[str]]:
-    """Capture records of one chunk's scored rows, one JSON line each, CAPTURE_SLICE rows at a time.
+                  probabilities: np.ndarray | None, classes: list[str],
+                  options: capture.Settings) -> Iterator[list[str]]:
+    """Capture records (capture.py's format) of one chunk's scored rows, CAPTURE_SLICE rows at a time.
 
-    The inputs are the row as received, after drop/hash; pandas writes their JSON (NaN as null) in C,
+    The inputs are the row as scored, after drop/hash; pandas writes their JSON (NaN as null) in C,
     and each line is put together around it: a Python dict per row would cost several times more.
     """
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: UP017 (UTC is 3.11+)
-    inputs = raw[[c for c in raw.columns if c not in options["drop"]]]
-    for name in options["hash"] & set(inputs.columns):
+    stamp = capture.timestamp()
+    inputs = raw[[c for c in raw.columns if c not in options.drop_columns]]
+    for name in set(options.hash_columns) & set(inputs.columns):
         inputs = inputs.assign(**{name: inputs[name].map(
-            lambda v: None if pd.isna(v) else sha256(str(v).encode()).hexdigest())})
+            lambda v: None if pd.isna(v) else capture.hash_value(_plain(v)))})
     version = json.dumps(None if model["version"] is None else str(model["version"]))
-    head = (f'"request_id": "{request_id}", "time": "{stamp}", "source": "{SOURCE}", "model_version": '
-            f'{version}, "model_sha256": {json.dumps(model["sha256"])}, ')
+    head = (f'"request_id":"{request_id}","time":"{stamp}","source":"{SOURCE}","model_version":'
+            f'{version},"model_sha256":{json.dumps(model["sha256"])},')
     for start in range(0, len(inputs), CAPTURE_SLICE):
         part = slice(start, start + CAPTURE_SLICE)
         values = inputs.iloc[part].to_json(orient="records", lines=True, double_precision=15).splitlines()
@@ -322,8 +323,8 @@ def capture_lines(raw: pd.DataFrame, rows: np.ndarray, request_id: str, model: d
             chances = pd.DataFrame(probabilities[part], columns=classes).to_json(
                 orient="records", lines=True, double_precision=15).splitlines()
         # Braces by concatenation: this file is a template, where two braces in a row would be a placeholder.
-        yield ["{" + f'"record_id": "{request_id}-{row}", {head}"inputs": {value}, "prediction": {label}, '
-               f'"probabilities": {chance}, "latency_ms": null' + "}\n"
+        yield ["{" + f'"record_id":"{request_id}-{row}",{head}"inputs":{value},"prediction":{label},'
+               f'"probabilities":{chance},"latency_ms":null' + "}\n"
                for row, value, label, chance in zip(rows[part].tolist(), values, labels, chances, strict=True)]
 
 
@@ -439,7 +440,7 @@ def training_mix(params: dict) -> dict | None:
 
 
 def run(params: dict, source: str | Path | None = None, out: str | Path | None = None, *, model: str = "champion",
-        output_format: str | None = None, chunk_rows: int | None = None, capture: bool = True,
+        output_format: str | None = None, chunk_rows: int | None = None, record: bool = True,
         progress: bool | None = None) -> dict:
     """Score `source` (default: batch.input) into `out` (default: batch.output); return the summary."""
     options = settings(params)
@@ -475,8 +476,8 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
     rejects_path = out.with_name(f"{out.stem}.rejects.csv")
     summary_path = out.with_name(f"{out.stem}.summary.json")
     request_id = uuid.uuid4().hex
-    capture_options = capture_settings(params, capture)
-    captured = CaptureFiles(capture_options["dir"], capture_options["rotate_bytes"]) if capture_options else None
+    capture_options = capture_settings(params, record, features)
+    captured = CaptureFiles(capture_options.dir, capture_options.rotate_bytes) if capture_options else None
     rng = np.random.default_rng(int(request_id[:8], 16))
     temporaries = {out: _temporary(out), rejects_path: _temporary(rejects_path)}
     mix, reject_rules = Mix(bool(classes)), Counter()
@@ -556,8 +557,8 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
                                           *(_cell(v) for v in raw.loc[index, names].tolist())])
                 if captured is not None and len(arrays):
                     kept = np.flatnonzero(good)
-                    picked = (np.ones(len(kept), dtype=bool) if capture_options["sample_rate"] >= 1
-                              else rng.random(len(kept)) < capture_options["sample_rate"])
+                    picked = (np.ones(len(kept), dtype=bool) if capture_options.sample_rate >= 1
+                              else rng.random(len(kept)) < capture_options.sample_rate)
                     if picked.any():
                         for lines in capture_lines(
                                 typed.iloc[kept[picked]],  # the values scored: numbers as numbers
@@ -581,9 +582,8 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
             "capture": None, "seconds": round(time.perf_counter() - started, 3),
         }
         if captured is not None:
-            summary["capture"] = {"dir": str(capture_options["dir"]), "records": captured.records,
-                                  "sample_rate": capture_options["sample_rate"], "files": []}
-            summary["capture"]["files"] = [str(final) for _, final in captured.files]
+            summary["capture"] = {"dir": str(capture_options.dir), "records": captured.records,
+                                  "sample_rate": capture_options.sample_rate, "files": len(captured.files)}
         temporaries[summary_path] = _temporary(summary_path)
         temporaries[summary_path].write_text(json.dumps(summary, indent=2, default=str) + "\n")
         # Every output is complete: the renames are what make them appear.
