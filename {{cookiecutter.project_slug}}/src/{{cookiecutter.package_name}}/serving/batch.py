@@ -4,9 +4,10 @@ The model is the one `export` would serve: champion.json's, its bytes sha256-che
 candidate`: models/model.joblib), in export's model directory (build/model when it holds an export of
 the same bytes, else build/score-model, exported once) and run by the serving image's runtime (ONNX
 Runtime when the conversion passed its check, else the scikit-learn pipeline: runtimes.py). The file
-is read and scored `batch.chunk_rows` rows at a time, so memory does not grow with its size. Each chunk is checked against the data contract: a row that breaks it goes to the
-rejects file with the rules it broke and never stops the batch; a missing or unexpected column stops
-it before anything is scored. Every file is written under a temporary name beside its target and
+is read and scored `batch.chunk_rows` rows at a time, so memory does not grow with its size. Each
+chunk is checked against the data contract: a row that breaks it goes to the rejects file with the
+rules it broke and never stops the batch; a missing or unexpected column stops it before anything is
+scored. Every file is written under a temporary name beside its target and
 renamed when the batch is done: outputs appear whole, or not at all. Scored rows are also written as
 prediction-capture records (capture.py's format, source "batch"), so monitoring sees batch traffic as
 it sees online traffic.
