@@ -36,6 +36,9 @@ KEEP = {
     ".github/workflows/pr-comment.yml": LEVEL >= 2,
     ".github/workflows/deploy.yml": LEVEL >= 2,
     ".github/workflows/rollback.yml": LEVEL >= 2,
+    ".github/workflows/cleanup-images.yml": LEVEL >= 2,
+    "src/{{ cookiecutter.package_name }}/ci/images.py": LEVEL >= 2,
+    "tests/test_images.py": LEVEL >= 2,
     # deploy_target docker-host: blue/green deploys over SSH (deploy-env.yml calls the `deploy` command).
     ".github/workflows/deploy-env.yml": DOCKER_HOST,
     "deploy": DOCKER_HOST,

@@ -96,3 +96,8 @@ if __name__ == "__main__":
     if bad:
         print("ERROR: invalid answer(s):\n  " + "\n  ".join(bad), file=sys.stderr)
         sys.exit(1)
+    if ANSWERS["github_owner"] == "your-org":  # the default: CODEOWNERS would name a team nobody is in
+        print("WARNING: github_owner is left at 'your-org': .github/CODEOWNERS will name @your-org, so no one owns "
+              ".github/, champion.json or params.yaml. Edit .github/CODEOWNERS, or generate again with "
+              "github_owner=<your GitHub user or organisation>. (Image names come from the repository at run "
+              "time, so nothing else depends on it.)", file=sys.stderr)

@@ -41,8 +41,9 @@ import pytest
 import yaml
 from act.harness import act_binary, act_compatible, init_git_repo, run_act
 from act.harness import events as act_events
-from act.loopback import Loopback, serve_api
+from act.loopback import Loopback
 from conftest import DOCKER_DIR, render, unavailable
+from github_stub import GitHubStub
 from test_workflows import REGISTRY, docker_cleanup, wheelhouse  # noqa: F401 (wheelhouse: a fixture)
 
 PROXY_IMAGE = "mlops-template/proxy:bookworm"
@@ -337,17 +338,14 @@ class Environment:
 def environment(tmp_path, images, ssh_host, docker_config, proxy_image):
     api_dir = tmp_path / "api"
     api_dir.mkdir()
-    config = {"state": str(api_dir / "state.json"), "requests": str(api_dir / "requests.jsonl"), "api_port": 0}
-    (api_dir / "state.json").write_text(json.dumps({"issues": [], "comments": [], "pulls": {}, "next_id": 1}))
-    api = serve_api(config)
-    threading.Thread(target=api.serve_forever, args=(0.1,), daemon=True).start()
-    env = Environment(images, ssh_host, free_port(), (free_port(), free_port()), docker_config,
-                      f"http://127.0.0.1:{api.server_address[1]}", api_dir / "state.json", tmp_path / "summary.md",
-                      f"{images.project.name}-{ENVIRONMENT}")
+    api = GitHubStub(repo=REPO, token=TOKEN, prs=(), state_file=api_dir / "state.json",  # the one fake GitHub API
+                     requests_file=api_dir / "requests.jsonl").start()
+    env = Environment(images, ssh_host, free_port(), (free_port(), free_port()), docker_config, api.url,
+                      api_dir / "state.json", tmp_path / "summary.md", f"{images.project.name}-{ENVIRONMENT}")
     try:
         yield env
     finally:
-        api.shutdown()
+        api.stop()
         listed = sh("docker", "ps", "--all", "--quiet", "--filter",
                     f"label=com.docker.compose.project={env.project}").stdout.split()
         if listed:
@@ -486,6 +484,10 @@ def act_rollback(project: Path, tmp_path: Path, monkeypatch, version: int, setti
     del rollback["jobs"]["record"]
     production = rollback["jobs"]["production"]
     assert production.pop("needs") == "record" and production["with"]["environment"] == ENVIRONMENT
+    # The image name comes from the record job's output (the repository's name, lowercased): given here, as
+    # the `images` fixture named the image it built.
+    image = f"{REGISTRY}/acme/{project.name}"
+    production["with"]["image"] = production["with"]["image"].replace("${{ needs.record.outputs.image }}", image)
     production["secrets"]["DEPLOY_SSH_KEY"] = "${{ secrets.DEPLOY_SSH_KEY }}"
     (workflows / "rollback.yml").write_text(yaml.safe_dump(rollback, sort_keys=False))
     assert "deploy-env.yml" in act_compatible(repo)
@@ -539,4 +541,4 @@ def test_missing_settings_skip_cleanly_under_act(rendered, tmp_path, monkeypatch
     assert ("deploy to production skipped: DEPLOY_USER, DEPLOY_KNOWN_HOSTS, DEPLOY_SSH_KEY not set."
             in run.job_log("deploy"))
     assert run.summaries["deploy"].startswith("### Deploy to production: skipped")
-    assert json.loads((tmp_path / "act-loopback/state.json").read_text()).get("deployments") is None
+    assert json.loads((tmp_path / "act-loopback/state.json").read_text())["deployments"] == []

@@ -72,6 +72,13 @@ def test_cli_reports_a_bad_answer_with_a_nonzero_exit(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_default_github_owner_gets_a_warning(tmp_path, capfd):
+    render(tmp_path / "default")
+    assert "WARNING: github_owner is left at 'your-org'" in capfd.readouterr().err
+    render(tmp_path / "named", github_owner="acme")
+    assert "github_owner" not in capfd.readouterr().err
+
+
 def test_post_gen_hook_is_rerunnable(tmp_path):
     """Template-update tools re-run hooks: a second run must change nothing and need no network."""
     project = render(tmp_path, mlops_level="0")

@@ -110,7 +110,8 @@ def test_permissions_are_least_privilege_and_explained(rendered, level, task):
                 ("drift.yml", "alert"): {"actions", "issues"},
                 ("keepalive.yml", "enable"): {"actions"},
                 ("pr-comment.yml", "comment"): {"pull-requests"},
-                ("deploy.yml", "build"): {"packages", "id-token", "attestations"}}
+                ("deploy.yml", "build"): {"packages", "id-token", "attestations"},
+                ("cleanup-images.yml", "cleanup"): {"packages"}}
     if answers.get("deploy_target", "docker-host") == "docker-host":  # each deploy records a GitHub deployment
         expected |= {key: {"deployments"} for key in (("deploy-env.yml", "deploy"), ("deploy.yml", "staging"),
                                                       ("deploy.yml", "production"), ("rollback.yml", "production"))}
@@ -520,7 +521,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
     s.env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
     s.variables |= {"BASE_IMAGE": docker_base, "ATTEST_PROVENANCE": "true"}
     init_git_repo(s.project)
-    image = f"{REGISTRY}/acme/{s.slug}"
+    image = f"{REGISTRY}/{REPO}"  # named after the repository at run time (github.repository, lowercased)
     deploy_paths = load(s.project / WORKFLOWS / "deploy.yml")["on"]["push"]["paths"]
     # Deploying to a host is tests/test_deploy.py's; here the environments have no host, so each deploy
     # job names what is missing and skips. What this test follows is which model gets built and tagged.
@@ -547,7 +548,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
 
         # 2. The merge deploys exactly that model: built from champion.json, never retrained.
         deploy = s.act("push", events.push(), "deploy.yml")
-        assert deploy.jobs == {"build": "success", "deploy": "success"}
+        assert deploy.jobs == {"champion": "success", "build": "success", "deploy": "success"}
         assert "Running stage" not in deploy.job_log("build") and all(s in deploy.job_log("deploy") for s in staged)
         assert sorted(pushed()) == sorted([f"{image}:model-v1", f"{image}:sha-{merged}"])
         sbom = json.loads(next((s.store / "sbom").glob("*.spdx.json")).read_text())
@@ -580,7 +581,8 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         v2 = champion_of(s.project)
         assert (v2["version"], v2["highest_version"]) == (2, 2) and v2["model_sha256"] != v1["model_sha256"]
         assert v2["training_rows"] > v1["training_rows"]
-        assert s.act("push", events.push(), "deploy.yml").jobs == {"build": "success", "deploy": "success"}
+        redeploy = s.act("push", events.push(), "deploy.yml")
+        assert redeploy.jobs == {"champion": "success", "build": "success", "deploy": "success"}
         assert f"{image}:model-v2" in pushed()
 
         # 4. Nothing new since v2: no pull request, and the job summary says why.

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_ci import PARAMS, REPO, TOKEN, serve
+from github_stub import GitHubStub
+from test_ci import PARAMS, REPO, TOKEN
 
 from {{ cookiecutter.package_name }}.ci import deploy
 from {{ cookiecutter.package_name }}.errors import PipelineError
@@ -117,30 +118,16 @@ def test_summary_says_what_runs_where():
 
 
 def test_the_deployment_and_its_statuses_are_recorded():
-    seen_bodies = []
-
-    def routes(method, path, query, body, headers):
-        if headers.get("Authorization") != f"Bearer {TOKEN}":
-            return 401, {"message": "Requires authentication"}
-        seen_bodies.append(body)
-        if method == "POST" and path == f"/repos/{REPO}/deployments":
-            return 201, {"id": 42}
-        if method == "POST" and path == f"/repos/{REPO}/deployments/42/statuses":
-            return 201, {"id": 1}
-        return 404, {"message": "Not Found"}
-
-    server, url, seen = serve(routes)
-    try:
-        env = {"GITHUB_ACTIONS": "true", "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": REPO, "GITHUB_SHA": "abc123",
-               "GITHUB_API_URL": url, "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "9"}
+    with GitHubStub(repo=REPO, token=TOKEN, prs=()) as stub:  # the tests' one fake GitHub API
+        env = {**stub.env(), "GITHUB_ACTIONS": "true", "GITHUB_SHA": "abc123", "GITHUB_SERVER_URL": "https://github.com",
+               "GITHUB_RUN_ID": "9"}
         record = deploy.Record("production", "img:model-v2", 2, env)
         record.start()
         record.status("failure", "x" * 200)
-    finally:
-        server.shutdown()
-    assert [path for _, path, _ in seen] == [f"/repos/{REPO}/deployments"] + [
-        f"/repos/{REPO}/deployments/42/statuses"] * 2
-    created, started, failed = seen_bodies
+    (created,) = stub.state["deployments"]
+    assert [r["path"] for r in stub.requests] == [f"/repos/{REPO}/deployments"] + [
+        f"/repos/{REPO}/deployments/{created['id']}/statuses"] * 2
+    started, failed = created["statuses"]
     assert created["ref"] == "abc123" and created["environment"] == "production"
     assert created["payload"] == {"image": "img:model-v2", "model_version": 2} and created["required_contexts"] == []
     assert started["state"] == "in_progress" and started["log_url"] == f"https://github.com/{REPO}/actions/runs/9"

@@ -36,7 +36,7 @@ from pathlib import Path
 from ..errors import CheckFailed, PipelineError
 from ..serving import smoke
 from . import actions
-from .comment import DEFAULT_API, GitHub
+from .github import GitHub
 from .report import run_links
 
 SLUG = "{{ cookiecutter.project_slug }}"
@@ -466,16 +466,12 @@ class Record:
         if not self.active:
             return
         env = self.env
-        self.client = GitHub(env["GITHUB_TOKEN"], env.get("GITHUB_REPOSITORY", ""),
-                             env.get("GITHUB_API_URL") or DEFAULT_API)
-        created, _ = self.client.request("POST", f"/repos/{self.client.repo}/deployments", {
-            "ref": env["GITHUB_SHA"], "environment": self.environment, "task": "deploy", "auto_merge": False,
-            "required_contexts": [], "production_environment": self.environment == "production",
-            "description": _cut(f"{self.image} (model v{self.version})" if self.version is not None else self.image),
-            "payload": {"image": self.image, "model_version": self.version}})
-        self.id = created.get("id") if isinstance(created, dict) else None
-        if not self.id:
-            raise PipelineError(f"GitHub API POST /repos/{self.client.repo}/deployments: no deployment id returned")
+        self.client = GitHub.from_env(env, "a token with deployments: write")
+        self.id = self.client.create_deployment(
+            ref=env["GITHUB_SHA"], environment=self.environment, task="deploy", auto_merge=False,
+            required_contexts=[], production_environment=self.environment == "production",
+            description=_cut(f"{self.image} (model v{self.version})" if self.version is not None else self.image),
+            payload={"image": self.image, "model_version": self.version})
         self.status("in_progress", "blue/green deploy started")
 
     def status(self, state: str, description: str, url: str = "") -> None:
@@ -486,7 +482,7 @@ class Record:
             body["log_url"] = links["run"]
         if url:
             body["environment_url"] = url
-        self.client.request("POST", f"/repos/{self.client.repo}/deployments/{self.id}/statuses", body)
+        self.client.deployment_status(self.id, **body)
 
 
 def _cut(text: str) -> str:
