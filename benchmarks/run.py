@@ -19,7 +19,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import batch_scale, drift_scale, image, project, report, serving
+from . import batch_scale, deploy, drift_scale, image, project, report, serving
 
 HERE = Path(__file__).resolve().parent
 REGRESSION = {"mlops_level": "0", "task": "regression", "project_name": "Bench Regression"}
@@ -110,6 +110,10 @@ def run_all(config: dict, workdir: Path) -> dict:
     else:
         results["skipped"]["image"] = "skipped in the smoke run (Docker-free)"
     section("drift", lambda: [drift_scale.measure(clone, package, rows) for rows in config["drift_rows"]])
+    if config["image"]:
+        section("deploy", lambda: deploy.measure(workdir))
+    else:
+        results["skipped"]["deploy"] = "skipped in the smoke run (Docker-free)"
     section("batch", lambda: batch_scale.measure(clone, package, config["batch_rows"], workdir / "batch",
                                                  project.env_for(clone)))
     return results

@@ -84,8 +84,8 @@ def problems(a: dict) -> list[str]:
         found.append(("dvc_remote", "must be none, a local path, or a URL, with no spaces"))
     if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*", a["container_registry"]):
         found.append(("container_registry", "must be a registry host such as ghcr.io"))
-    if a["deploy_target"] not in ("docker-host", "none"):
-        found.append(("deploy_target", "must be docker-host or none"))
+    if a["deploy_target"] not in ("swarm", "kubernetes", "none"):
+        found.append(("deploy_target", "must be swarm, kubernetes or none"))
     if not re.fullmatch(r"[A-Za-z0-9](-?[A-Za-z0-9])*", a["github_owner"]):
         found.append(("github_owner", "must be a GitHub user or organisation name"))
     return [f"{key}={a[key]!r}: {why}" for key, why in found]

@@ -88,7 +88,7 @@ def test_readme_says_how_to_run_it_on_github(rendered, level, task):
     section = readme[start:readme.index("## What runs where")]
     steps = re.findall(r"^\d+\. \*\*(.+?)\*\*", section, re.M)
     assert steps[:2] == ["Create the repository and push.", "`setup-github`."], steps
-    deploys = level == "2" and answers.get("deploy_target", "docker-host") != "none"
+    deploys = level == "2" and answers.get("deploy_target", "swarm") != "none"
     assert ("curl https://HOST/health" in section) == deploys
     assert ("The first promotion pull request." in steps) == (level != "0")
     assert "**What it costs**" in section and "estimate" in section and "### Glossary" in section

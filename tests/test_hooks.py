@@ -47,7 +47,7 @@ def test_bad_answer_is_rejected_and_nothing_is_left(tmp_path, capfd, key, value,
 
 
 @pytest.mark.parametrize(("key", "value"), [("mlops_level", "3"), ("task", "clustering"),
-                                            ("deploy_target", "kubernetes")])
+                                            ("deploy_target", "docker-host")])
 def test_bad_choice_is_rejected_and_nothing_is_left(tmp_path, key, value):
     # Cookiecutter validates choice variables itself, before our hook and before writing anything.
     with pytest.raises(ValueError, match=f"{value} provided for choice variable {key}"):

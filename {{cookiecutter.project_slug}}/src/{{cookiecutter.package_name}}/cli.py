@@ -313,18 +313,27 @@ def _remote(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
-{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target != 'none' %}
+
+
+def _deploy_settings(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions, deploy
+
+    missing = deploy.check_settings(args.environment, os.environ)
+    actions.set_outputs({"ready": str(not missing).lower()})
+    actions.add_summary(deploy.settings_summary(args.environment, missing))
+    print(f"::notice::deploy to {args.environment} skipped: {', '.join(missing)} not set (docs/deploy.md)"
+          if missing else f"deploy to {args.environment}: settings found")
+    return 0
 
 
 def _deploy(args: argparse.Namespace, params: dict) -> int:
-    from .ci import deploy
+    from .ci import deploy, {{ 'kube' if cookiecutter.deploy_target == 'kubernetes' else 'swarm' }}
 
-    result = deploy.run(args.environment, args.image, args.version, args.compose)
-    if result["action"] == "skipped":
-        print(f"::warning::{result['reason']}")
-    else:
-        print(f"deployed {result['image']} to {result['environment']}: model v{result['version']} is live in "
-              f"{result['slot']} on {result['host']}, at {result['url']}")
+    result = deploy.run(args.environment, args.image, args.version,
+                        {{ 'kube' if cookiecutter.deploy_target == 'kubernetes' else 'swarm' }}.roll_out)
+    print(f"deployed {result['image']} to {result['environment']}: model v{result['version']} on "
+          f"{result['replicas']} replica(s), at {result['url']}")
     return 0
 {%- endif %}
 
@@ -459,14 +468,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--keep-days", type=int, default=30, help="keep every image younger than this (default: 30)")
     sub.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
 {%- endif %}
-{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
-    sub = add("deploy", _deploy, "blue/green deploy of an image to an environment's Docker host over SSH "
-                                 "(settings: DEPLOY_* variables, docs/deploy.md)")
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target != 'none' %}
+    sub = add("deploy-settings", _deploy_settings, "whether an environment's deploy settings are set: step output "
+                                                   "ready=true/false; an error when partly set (docs/deploy.md)")
     sub.add_argument("--environment", required=True, help="environment name, e.g. staging or production")
-    sub.add_argument("--image", required=True, help="image to deploy, registry/name:tag")
+    sub = add("deploy", _deploy, "roll an image out to an environment ({{ cookiecutter.deploy_target }}, docs/deploy.md): "
+                                 "the orchestrator's rolling update, a smoke test, rollback on failure")
+    sub.add_argument("--environment", required=True, help="environment name, e.g. staging or production")
+    sub.add_argument("--image", required=True, help="image to deploy, registry/name:tag (or @sha256:digest)")
     sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
                      help="model version the image must serve (empty: any)")
-    sub.add_argument("--compose", default="deploy/compose.yml", help="compose file (default: deploy/compose.yml)")
 {%- endif %}
     return parser
 

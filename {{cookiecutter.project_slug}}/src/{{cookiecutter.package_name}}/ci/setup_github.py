@@ -71,9 +71,14 @@ def settings() -> list[Setting]:
                   Setting("secret", "REGISTRY_PASSWORD", "registry", False, "only for a registry other than ghcr.io")]
     if DEPLOYS:
         for environment in ("staging", "production"):
+{%- if cookiecutter.deploy_target == 'kubernetes' %}
+            found.append(Setting("secret", "DEPLOY_KUBECONFIG", environment, True,
+                                 "kubectl apply -k of the environment's overlay (docs/deploy.md)"))
+{%- else %}
             found += [Setting("variable", name, environment, True, "where deploy-env.yml deploys (docs/deploy.md)")
                       for name in ("DEPLOY_HOST", "DEPLOY_USER", "DEPLOY_KNOWN_HOSTS")]
-            found.append(Setting("secret", "DEPLOY_SSH_KEY", environment, True, "SSH to the Docker host"))
+            found.append(Setting("secret", "DEPLOY_SSH_KEY", environment, True, "SSH to the Swarm manager"))
+{%- endif %}
     return found
 
 
