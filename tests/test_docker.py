@@ -11,7 +11,7 @@ in process by the generated suite. The
 container runs on a free 127.0.0.1 port and every check talks to it over loopback only.
 
 One test, each check a subtest, so the image is built once by one worker under `pytest -n 2`.
-Without a Docker engine the test skips and says why; MLOPS_REQUIRE_DOCKER=1 (set by .ci/run) turns
+Without a Docker engine the test skips and says why; MLOPS_REQUIRE_ALL=1 (set by .ci/run) turns
 the skip into a failure.
 """
 

@@ -57,7 +57,8 @@ SHA_USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([^@\s]+)@(\S+)(.*)$")
 PERMISSION = re.compile(r"^\s+(?:actions|attestations|checks|contents|deployments|id-token|issues|packages|pages|"
                         r"pull-requests|security-events|statuses):\s*(?:read|write|none)\s*(#.*)?$")
 PR_WORKFLOWS = {"ci.yml", "container.yml", "pr-report.yml"}  # superseded runs are cancelled
-PR_OPENERS = {("retrain.yml", "propose"), ("rollback.yml", "record")}  # push a branch, open a pull request
+PR_OPENERS = {("retrain.yml", "propose"), ("rollback.yml", "record"),
+              ("template-update.yml", "update")}  # push a branch, open a pull request
 NEVER_CANCELLED = {"train.yml", "retrain.yml", "drift.yml", "deploy.yml", "deploy-env.yml", "rollback.yml",
                    "batch.yml"}
 
@@ -111,6 +112,7 @@ def test_permissions_are_least_privilege_and_explained(rendered, level, task):
                 ("keepalive.yml", "enable"): {"actions"},
                 ("pr-comment.yml", "comment"): {"pull-requests"},
                 ("deploy.yml", "build"): {"packages", "id-token", "attestations"},
+                ("retrain.yml", "propose"): {"contents", "pull-requests", "id-token"},  # keyless model signing
                 ("cleanup-images.yml", "cleanup"): {"packages"}}
     if answers.get("deploy_target", "swarm") != "none":  # each deploy records a GitHub deployment
         expected |= {key: {"deployments"} for key in (("deploy-env.yml", "deploy"), ("deploy.yml", "staging"),
@@ -379,24 +381,34 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     drifted_batch(s.project, "classification")
     init_git_repo(s.project)
 
-    # The weekly schedule: retrain.yml, drift.yml and keepalive.yml all run, as on GitHub.
+    # The weekly schedule: retrain.yml, drift.yml, keepalive.yml and template-update.yml all run, as on GitHub
+    # (act ignores the cron values). The last compares with this template checkout: tests/test_upgrade.py
+    # follows it through a template commit.
     scheduled = s.act("schedule", events.schedule(RETRAIN_CRON))
     # batch.yml's schedule too: no champion yet, so its scoring job is skipped and the summary says what to do.
     assert scheduled.jobs == {"train": "success", "propose": "success", "detect": "success",
-                              "alert": "success", "enable": "success", "plan": "success"}
+                              "alert": "success", "enable": "success", "update": "success", "plan": "success"}
+    assert scheduled.summaries["update"].startswith("**Template:** ")
     assert "No champion yet" in scheduled.summaries["plan"] and scheduled.outputs["plan"]["plan"]["ready"] == "false"
     candidate = s.artifact(scheduled, "candidate")
     assert json.loads((candidate / "reports/gate.json").read_text())["passed"] is True
     assert (candidate / "mlflow.db").is_file() and (candidate / "models/model.joblib").is_file()
     assert "Gate" in scheduled.summaries["train"]  # the report in the job summary
-    (pull,) = s.pulls()
+    (pull,) = [p for p in s.pulls() if p["head"] != "template/update"]
     assert pull["head"] == "promote/champion" and pull["base"] == "main" and pull["operation"] == "created"
     # The drifted batch is labelled: its rows joined the training data, in the same pull request.
-    assert {"champion.json", "champion/model.joblib", "metrics/metrics.json", "data/raw/breast_cancer.csv"} <= set(
-        pull["files"])
+    assert {"champion.json", "champion/model.joblib", "metrics/metrics.json", "data/raw/breast_cancer.csv",
+            "reports/model_card.md"} <= set(pull["files"])
+    assert "<summary><b>Model card</b>" in pull["body"]
+    # No signing set up: the champion is unsigned, and the job summary says so once.
+    assert "champion/model.joblib.sig" not in pull["files"]
+    assert scheduled.summaries["propose"].count("no model signing set up") == 1
     assert pull["body"].startswith(f"<!-- {s.package}-report -->") and "promotion" in pull["labels"]
     patch = (s.store / "pulls/1.patch").read_text(errors="replace")
     assert '"version": 1' in patch and "f1_macro" in patch
+    data_diff = patch.split("diff --git a/data/raw/breast_cancer.csv", 1)[1].split("\ndiff --git", 1)[0]
+    changed = [line for line in data_diff.splitlines()[4:] if line[:1] in "+-"]
+    assert changed and all(line.startswith("+") for line in changed)  # the training data: only added lines
 
     drift = s.artifact(scheduled, "drift-report")
     assert json.loads((drift / "drift.json").read_text())["dataset_drift"] is True
@@ -408,7 +420,7 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     (issue,) = state["issues"]
     assert issue["title"] == "Data drift detected" and issue["labels"] == [{"name": "drift"}]
     assert issue["body"].startswith(f"<!-- {s.package}-drift -->")
-    assert sorted(state["enabled"]) == ["drift.yml", "keepalive.yml", "retrain.yml"]
+    assert sorted(state["enabled"]) == ["drift.yml", "keepalive.yml", "retrain.yml", "template-update.yml"]
 
     # Still drifting on the next run: retraining is requested again, the same issue gets a comment.
     again = s.act("workflow_dispatch", events.workflow_dispatch(), "drift.yml")
@@ -438,7 +450,8 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     verdict = json.loads((s.artifact(failed, "candidate") / "reports/gate.json").read_text())
     assert verdict["passed"] is False and "below the minimum 1.01" in verdict["reasons"][0]
     assert not (s.artifact(failed, "candidate") / "reports/registration.json").exists()
-    assert len(s.pulls()) == 1 and "gate failed" in failed.job_log("train")
+    assert [p["head"] for p in s.pulls() if p["head"] != "template/update"] == ["promote/champion"]
+    assert "gate failed" in failed.job_log("train")
 
 
 # --------------------------------------------------------------------------- under act: level 2

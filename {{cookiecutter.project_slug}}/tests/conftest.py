@@ -154,6 +154,7 @@ def use_user_data(project: Path, frame: pd.DataFrame, task: str) -> None:
     params["drift"]["current"] = ""
     params["gate"]["thresholds"] = {"f1_macro": {"min": 0.8}} if task == "classification" else {"r2": {"min": 0.5}}
     params["mlflow"]["model_name"] = "user-model"
+    params["slices"]["columns"] = ["colour"]
     for raw in (project / "data/raw").glob("*.csv"):
         if raw.name != "user.csv":
             raw.unlink()

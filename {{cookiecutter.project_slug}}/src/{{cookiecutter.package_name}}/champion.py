@@ -21,6 +21,7 @@ from .errors import PipelineError
 RECORD = Path("champion.json")
 MODEL = Path("champion/model.joblib")
 DVC_FILE = Path("champion/model.joblib.dvc")
+SIGNATURE = Path("champion/model.joblib.sig")  # model-signing's bundle for MODEL (signing.py), when signed
 GIT_SIZE_WARNING = 50 * 1024 * 1024  # GitHub warns above 50 MB and refuses files above 100 MB
 
 
@@ -128,6 +129,37 @@ def history(path: Path | str = RECORD) -> list[tuple[str, dict]]:
     return found
 
 
+def at_version(version: int, folder: Path) -> tuple[dict, Path]:
+    """(record, model file in `folder`, with its signature beside it if it had one) of champion `version`, from the
+    commit that made it the champion: what a deploy of the image model-v<version> must check (git history, or the
+    DVC remote for the bytes)."""
+    for commit, record in history():
+        if record["version"] != version:
+            continue
+        source = Path(record.get("model_path") or MODEL)
+        path = Path(folder) / source.name
+        if record.get("storage") == "dvc":
+            got = subprocess.run(["dvc", "get", ".", str(source), "--rev", commit, "-o", str(path), "--force"],
+                                 capture_output=True, text=True, check=False)
+            if got.returncode != 0:
+                raise PipelineError(f"{commit[:12]}:{source}: `dvc get` failed: {got.stderr.strip()[-500:]}")
+        else:
+            shown = git("show", f"{commit}:{source}", text=False)
+            if shown.returncode != 0:
+                raise PipelineError(f"{commit[:12]}:{source}: not in git, so version {version} cannot be checked")
+            path.write_bytes(shown.stdout)
+        signature = git("show", f"{commit}:{SIGNATURE}", text=False)
+        if signature.returncode == 0:
+            path.with_name(path.name + ".sig").write_bytes(signature.stdout)
+        found = sha256_file(path)
+        if found != record.get("model_sha256"):
+            raise PipelineError(f"{commit[:12]}:{source}: sha256 {found} differs from that commit's champion.json "
+                                f"({record.get('model_sha256')}): refusing to use it")
+        return record, path
+    raise PipelineError(f"{RECORD}: no commit in this clone's history made version {version} the champion "
+                        "(a shallow clone needs `git fetch --unshallow`)")
+
+
 def rollback(version: int) -> dict:
     """Make champion `version` from git history the champion again, with its model bytes.
 
@@ -146,10 +178,13 @@ def rollback(version: int) -> dict:
         shown = git("show", f"{commit}:{kept}", text=False)
         if shown.returncode != 0:
             raise PipelineError(f"{commit[:12]}:{kept}: not in git, so version {version} cannot be restored")
-        for stale in (MODEL, DVC_FILE):
+        signature = git("show", f"{commit}:{SIGNATURE}", text=False)
+        for stale in (MODEL, DVC_FILE, SIGNATURE):
             stale.unlink(missing_ok=True)
         kept.parent.mkdir(parents=True, exist_ok=True)
         kept.write_bytes(shown.stdout)
+        if signature.returncode == 0:  # the signature made for these bytes; deploys verify it
+            SIGNATURE.write_bytes(signature.stdout)
         restored = {**record, "highest_version": highest_version(current), "rolled_back_from": current["version"]}
         fetch(restored)  # the bytes must be the ones the old record names
         write(restored)

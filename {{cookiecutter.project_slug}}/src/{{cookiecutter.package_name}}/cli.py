@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from .config import load_params
 from .errors import PipelineError
@@ -66,6 +67,13 @@ def _evaluate(args: argparse.Namespace, params: dict) -> int:
     from .stages import evaluate
 
     print(json.dumps(evaluate.run(params), sort_keys=True))
+    return 0
+
+
+def _model_card(args: argparse.Namespace, params: dict) -> int:
+    from .stages import card
+
+    print(f"model card written to {card.run(params)}")
     return 0
 
 
@@ -233,6 +241,23 @@ def _champion(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _verify_champion(args: argparse.Namespace, params: dict) -> int:
+    import tempfile
+
+    from . import champion, signing
+
+    record = champion.read(args.file)
+    with tempfile.TemporaryDirectory() as folder:
+        if args.version is None or args.version == record["version"]:
+            path = champion.fetch(record)
+        else:  # a rollback deploys an earlier champion: check it as the commit that made it recorded it
+            record, path = champion.at_version(args.version, Path(folder))
+        signed_by = signing.check(params, path)
+    print(f"champion v{record['version']}: sha256 matches champion.json; "
+          + (f"signed by {signed_by}" if signed_by else "not signed (no signing set up; docs/security.md)"))
+    return 0
+
+
 def _image_name(args: argparse.Namespace, params: dict) -> int:
     from .ci import actions, setup_github
 
@@ -296,6 +321,27 @@ def _sync_registry(args: argparse.Namespace, params: dict) -> int:
     result = tracking.sync_champion(params, champion.read(args.file))
     actions.add_summary(f"**Registry:** {result['reason']}.")
     print(("" if result["moved"] else "nothing to do: ") + result["reason"])
+    return 0
+
+
+def _ui(args: argparse.Namespace, params: dict) -> int:
+    from . import tracking
+
+    tracking.setup(params)  # the embedded store's artifact link leads here, even after the folder moved
+    uri = tracking.tracking_uri(params)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+               "--port", str(args.port)]
+    print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port}", flush=True)
+    os.execv(sys.executable, command)  # replaces this process: Ctrl-C stops the UI
+    return 0  # not reached
+
+
+def _template_update(args: argparse.Namespace, params: dict) -> int:
+    from .ci import template
+
+    result = template.update(args.body)
+    print(result["reason"] + (f": {len(result['changed'])} file(s) changed, {len(result['conflicts'])} with "
+                              f"conflicts ({', '.join(result['conflicts']) or 'none'})" if result["updated"] else ""))
     return 0
 
 
@@ -370,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("prepare", _prepare, "split the data into train and test sets")
     add("train", _train, "train the model (models/model.joblib)")
     add("evaluate", _evaluate, "score the model on the test split; write metrics/ and plots/")
+    add("model-card", _model_card, "write reports/model_card.md: intended use, data, metrics with intervals, slices, "
+                                   "limitations, lineage")
     sub = add("gate", _gate, "check thresholds and regression against the champion")
     sub.add_argument("--base-ref", help="git ref holding the champion's metrics (default: gate.base_ref)")
     add("register", _register, "log the run to MLflow; register a candidate that passed the gate as @challenger")
@@ -431,6 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("promotion-blocked", _promotion_blocked,
               "say in the job summary why the promotion pull request was not opened and what to do")
     sub.add_argument("--branch", default="promote/champion", help="branch that holds the candidate")
+    sub = add("verify-champion", _verify_champion,
+              "check the champion's bytes (sha256) and signature before a deploy uses them (docs/security.md)")
+    sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
+                     help="an earlier champion version (a rollback's), checked from git history (empty: the current)")
     sub = add("drift-summary", _drift_summary,
               "the drift verdict from reports/drift.json (in CI also as step outputs and the job summary)")
     sub.add_argument("--summary", default="reports/drift.json", help="drift summary (default: reports/drift.json)")
@@ -450,6 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("sync-registry", _sync_registry,
               "move the shared registry's @champion alias to the version champion.json names (after a merge)")
     sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub = add("ui", _ui, "open the MLflow UI on the configured store (the embedded one still works after the "
+                         "folder moved, or after a CI run's mlflow.db and mlruns/ were downloaded)")
+    sub.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: 5000)")
+    sub = add("template-update", _template_update,
+              "cruft check; when the template has new commits, cruft update, listing changed files and conflicts")
+    sub.add_argument("--body", type=Path, help="write the pull request's description here (Markdown)")
     sub = add("setup-github", _setup_github,
               "configure the GitHub repository for this level: environments, variables, secrets, permissions "
               "(a dry run unless --apply; token from GITHUB_TOKEN or GH_TOKEN)")

@@ -16,6 +16,8 @@ TEST = Path("data/prepared/test.csv")
 MODEL = Path("models/model.joblib")
 METRICS = Path("metrics/metrics.json")
 VERDICT = Path("reports/gate.json")
+EVALUATION = Path("reports/evaluation.json")  # bootstrap intervals and slice metrics (evaluate), for gate and card
+MODEL_CARD = Path("reports/model_card.md")
 # What a scikit-learn model file needs to load: MLflow's pip requirements and the joblib image's pins.
 PIP_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy")
 # Which way is better, for the gate and the reports: +1 means higher is better.

@@ -1,7 +1,7 @@
 """Reports are data plus a template: a function returns plain data, `render` lays it out.
 
-Templates live in `templates/<name>.j2` beside this module (package data; the project template copies
-that folder without rendering it). Tests assert the data, and one snapshot per template checks the layout.
+Templates live in `templates/<name>.j2` beside this module (package data; the project template copies it
+without rendering). Tests assert the data, and one snapshot per template checks the layout.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
+import urllib.parse
+import uuid
 import warnings
 from importlib.metadata import version
 from pathlib import Path
@@ -24,10 +25,13 @@ from .errors import PipelineError
 EMBEDDED_DB = Path("mlflow.db")
 EMBEDDED_URI = "sqlite:///mlflow.db"  # as configured: the embedded store, wherever the checkout is
 EMBEDDED_ARTIFACTS = Path("mlruns")
-ROOT_TAG = "project_root"  # where the embedded store was last used, to re-root it after a move
+# Where the embedded store's artifact location points (link_artifacts): the same path on every machine.
+LINKS = Path("/tmp")
+LINK_PREFIX = "mlflow-artifacts-"
 LOGGED_FILES = {"metrics": ["metrics/metrics.json"], "plots": ["plots"],
                 "reports": ["reports/data_check.json", "reports/data_check.html", "reports/gate.json",
-                            "reports/drift.json", "reports/drift.html"]}
+                            "reports/drift.json", "reports/drift.html", "reports/evaluation.json",
+                            "reports/model_card.md"]}
 
 
 def tracking_uri(params: dict) -> str:
@@ -35,7 +39,7 @@ def tracking_uri(params: dict) -> str:
     configured = os.environ.get("MLFLOW_TRACKING_URI") or params["mlflow"].get("tracking_uri")
     if configured and configured != EMBEDDED_URI:
         return configured
-    # Absolute in this process (MLflow caches one store per URI); the store itself is re-rooted on moves.
+    # Absolute in this process (MLflow caches one store per URI); link_artifacts() makes moves harmless.
     return f"sqlite:///{EMBEDDED_DB.resolve()}"
 
 
@@ -44,23 +48,38 @@ def shared(params: dict) -> bool:
     return tracking_uri(params) != f"sqlite:///{EMBEDDED_DB.resolve()}"
 
 
-def reroot(db: Path, old: str, new: str) -> int:
-    """Rewrite the absolute paths MLflow stored under `old` (the folder the project was in) to `new`.
+def link_artifacts(link: Path) -> Path:
+    """Make `link` (the artifact location MLflow records for the embedded store) lead to this checkout's mlruns/.
 
-    MLflow keeps artifact locations absolute; after the project folder moves, this keeps `mlflow ui`,
-    the registry and `models:/` URIs working. Returns the number of values changed.
+    MLflow stores artifact locations as absolute paths (a relative one is resolved when the experiment is
+    created), so after the folder moves, or on another machine after a CI run's store is downloaded, `mlflow ui`
+    and `models:/` would look in the old folder. Instead of rewriting MLflow's tables, the recorded path is a
+    symlink under /tmp, the same path on every machine, named by a random id, which this re-points.
     """
-    changed = 0
-    with sqlite3.connect(db) as con:
-        tables = [row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            for column in [row[1] for row in con.execute(f'PRAGMA table_info("{table}")')]:
-                changed += con.execute(
-                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
-                    f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
-                    (old + "/", new + "/", old + "/"),
-                ).rowcount
-    return changed
+    target = EMBEDDED_ARTIFACTS.resolve()
+    target.mkdir(exist_ok=True)
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return link
+    if link.is_symlink() and link.lstat().st_uid != os.getuid():
+        raise PipelineError(f"{link}: the link to this store's artifacts belongs to another user; remove it, or "
+                            "move mlflow.db and mlruns/ aside to start a new embedded store")
+    if link.exists() and not link.is_symlink():
+        raise PipelineError(f"{link}: MLflow records this store's artifacts there, and it is not a link to "
+                            f"{target}; move it aside")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    staged = link.with_name(f"{link.name}.{os.getpid()}")
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(target, target_is_directory=True)
+    os.replace(staged, link)  # atomic: a concurrent reader sees the old link or the new one
+    return link
+
+
+def _recorded_link(location: str | None) -> Path | None:
+    """The link an experiment's artifact location names, if it is one of ours (older stores name mlruns/)."""
+    if not location or not location.startswith("file://"):
+        return None
+    path = Path(urllib.parse.unquote(urllib.parse.urlsplit(location).path))
+    return path if path.parent == LINKS and path.name.startswith(LINK_PREFIX) else None
 
 
 def setup(params: dict) -> str:
@@ -68,20 +87,16 @@ def setup(params: dict) -> str:
     uri = tracking_uri(params)
     mlflow.set_tracking_uri(uri)
     embedded = not shared(params)
-    root = str(Path.cwd().resolve())
     name = params["mlflow"]["experiment"]
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        # The embedded store keeps artifacts beside mlflow.db, so `mlflow ui` in the repo shows them.
-        location = EMBEDDED_ARTIFACTS.resolve().as_uri() if embedded else None
-        experiment_id = mlflow.create_experiment(name, artifact_location=location,
-                                                 tags={ROOT_TAG: root} if embedded else None)
+        location = link_artifacts(LINKS / f"{LINK_PREFIX}{uuid.uuid4().hex}").as_uri() if embedded else None
+        experiment_id = mlflow.create_experiment(name, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
-        old = experiment.tags.get(ROOT_TAG)
-        if embedded and old and old != root:
-            reroot(EMBEDDED_DB, old, root)
-            mlflow.MlflowClient().set_experiment_tag(experiment_id, ROOT_TAG, root)
+        link = _recorded_link(experiment.artifact_location) if embedded else None
+        if link is not None:
+            link_artifacts(link)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

@@ -42,6 +42,7 @@ METRICS = Path("metrics/metrics.json")  # config.METRICS (not imported: this mod
 GATE = Path("reports/gate.json")
 DRIFT = Path("reports/drift.json")
 DRIFT_HTML = Path("reports/drift.html")
+MODEL_CARD = Path("reports/model_card.md")  # config.MODEL_CARD; written by the card stage (stages/card.py)
 REGISTRATION = Path("reports/registration.json")
 MODEL = Path("models/model.joblib")
 RUN_INFO = Path("models/run.json")
@@ -478,6 +479,15 @@ def plot_section(task: str, links: dict, artifact: str | None, images: list[str]
 # --------------------------------------------------------------------------- links and the whole report
 
 
+def model_card_section(text: str | None) -> str:
+    """The candidate's model card, folded: its headings one level down, inside the report."""
+    if not text:
+        return ""
+    body = "\n".join(("##" + line) if line.startswith("#") else line for line in text.strip().splitlines()[1:])
+    return ("<details><summary><b>Model card</b>: intended use, training data, metrics with intervals, slices, "
+            "limitations, lineage</summary>\n\n" + body.strip() + "\n\n</details>\n")
+
+
 def links_section(links: dict, artifact: str, bundled: list[str], level: int) -> str:
     lines = ["### Links", ""]
     plots = sum(name.startswith("plots/") for name in bundled)
@@ -503,6 +513,7 @@ def bundle(out_dir: Path, level: int) -> list[str]:
     files = [(DATA_CHECK_HTML, "data_check.html"), (DATA_CHECK, "data_check.json")]
     if level >= 1:
         files += [(DRIFT_HTML, "drift.html"), (DRIFT, "drift.json"), (GATE, "gate.json"), (METRICS, "metrics.json"),
+                  (MODEL_CARD, "model_card.md"),
                   (MODEL, "model/model.joblib"), (RUN_INFO, "model/run.json")]
         files += [(path, f"plots/{path.name}") for path in sorted(PLOTS.glob("*"))
                   if path.is_file() and not path.name.startswith(".")]  # not DVC's .gitignore
@@ -539,7 +550,8 @@ def build(
         else:
             images = [name for name in bundled if name.startswith("plots/") and name.endswith(".png")]
         plot = plot_section(params["task"], links, None if out_dir is None else artifact, images)
-        sections += [metrics, drift, plot, section]
+        card = model_card_section(MODEL_CARD.read_text() if MODEL_CARD.is_file() else None)
+        sections += [metrics, card, drift, plot, section]
     else:
         headlines.append(headline)
         sections.append(section)

@@ -19,7 +19,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from .. import champion
+from .. import champion, signing
 from ..config import METRICS, MODEL, PIP_PACKAGES
 from ..contract import NUMERIC
 from ..errors import PipelineError
@@ -43,15 +43,18 @@ def load(params: dict, source: str = "champion") -> tuple[Any, dict]:
     """The model to serve and its record.
 
     `champion`: the model champion.json names at this commit, its bytes checked against the recorded
-    sha256 (a mismatch refuses to export). `candidate`: the pipeline's current models/model.joblib,
+    sha256 (a mismatch refuses to export) and its signature verified when the repo sets signing up (an unsigned,
+    tampered or other-signer model is refused). `candidate`: the pipeline's current models/model.joblib,
     for the build check before anything is promoted.
     """
     if source == "champion":
         record = champion.read()
         path = champion.fetch(record)
+        signed_by = signing.check(params, path)
         info = {"model_name": record["model_name"], "version": record["version"], "alias": "champion",
                 "run_id": record.get("run_id"), "metrics": record.get("metrics") or {},
-                "git_commit": record.get("trained_from"), "model_sha256": record["model_sha256"]}
+                "git_commit": record.get("trained_from"), "model_sha256": record["model_sha256"],
+                "signed_by": signed_by}
     elif source == "candidate":
         path = MODEL
         if not path.is_file():
@@ -59,7 +62,7 @@ def load(params: dict, source: str = "champion") -> tuple[Any, dict]:
         metrics = json.loads(METRICS.read_text()) if METRICS.is_file() else {}
         info = {"model_name": params["mlflow"]["model_name"], "version": None, "alias": "candidate",
                 "run_id": None, "metrics": metrics, "git_commit": champion.git("rev-parse", "HEAD").stdout.strip()
-                or None, "model_sha256": champion.sha256_file(path)}
+                or None, "model_sha256": champion.sha256_file(path), "signed_by": None}
     else:
         raise PipelineError(f"--from: expected champion or candidate, got {source!r}")
     return joblib.load(path), info

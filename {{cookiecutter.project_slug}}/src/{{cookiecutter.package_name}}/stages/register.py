@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .. import champion, remote
+from .. import champion, remote, signing
 from ..ci import actions
 from ..config import METRICS, MODEL, TEST, TRAIN, VERDICT
 from ..errors import CheckFailed, PipelineError
@@ -165,10 +166,20 @@ def promote(params: dict, check: bool = False) -> dict:
         "trained_from": champion.git("rev-parse", "HEAD").stdout.strip() or None,
     }
     if not check:
-        _store(record)
+        with tempfile.TemporaryDirectory() as folder:
+            # Signed before anything is written: a key or identity problem leaves champion/ as it was.
+            staged = Path(folder, champion.SIGNATURE.name)
+            record["signed_by"] = signing.sign(params, MODEL, staged)
+            _store(record)
+            champion.SIGNATURE.unlink(missing_ok=True)
+            if record["signed_by"]:
+                shutil.move(staged, champion.SIGNATURE)
+            else:
+                signing.note_unsigned()
         champion.write(record, CHAMPION)
     actions.set_outputs({"promoted": "true", "version": record["version"]})
     actions.add_summary(f"**Proposed as champion v{record['version']}:** {metric} {record['metrics'].get(metric)} "
                    f"(model sha256 `{model_sha256[:12]}`, {record['storage']} storage)"
-                   + (f"; replaces v{current['version']}." if current else "; the first champion."))
+                   + (f"; replaces v{current['version']}." if current else "; the first champion.")
+                   + (f" Signed by {record['signed_by']}." if record.get("signed_by") else ""))
     return {"promoted": True, "record": record}
