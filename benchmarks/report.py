@@ -1,7 +1,7 @@
 """The results as one Markdown table (every row, with goals), plus the machine it ran on.
 
-Rows have stable IDs (S = serving, I = image, P = pipeline, D = drift, M = monitoring) so the smoke test can check
-that every row is there and the notes can point at one.
+Rows have stable IDs (S = serving, I = image, P = pipeline, D = drift, W = deploy, B = batch scoring,
+M = monitoring) so the smoke test can check that every row is there and the notes can point at one.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 
 ROW_IDS = [f"S{i}" for i in range(1, 15)] + ["I1", "I2", "I3", "I4"] + [f"P{i}" for i in range(1, 6)] + \
-    [f"D{i}" for i in range(1, 7)] + ["W1", "W2", "W3", "M1", "M2"]
+    [f"D{i}" for i in range(1, 7)] + ["W1", "W2", "W3"] + [f"B{i}" for i in range(1, 6)] + ["M1", "M2"]
 HEADER = ["Row", "Area", "Measure", "Ours", "Baseline", "Ratio", "Goal", "Met"]
 PACKAGES = ("scikit-learn", "pandas", "numpy", "mlflow", "evidently", "dvc", "fastapi", "uvicorn", "pydantic",
             "onnxruntime", "skl2onnx")
@@ -160,6 +160,28 @@ def _monitor_rows(m: dict) -> list[list]:
              ("< 2,048 MB", m["peak_mb"] < 2048)]]
 
 
+def _batch_rows(b: dict) -> list[list]:
+    """B1-B5: `score` against `mlflow models predict` on one file of the demo's columns."""
+    size = f"{b['rows']:,} rows ({b['file_mb']:,.0f} MB CSV)"
+    ours, ml, capture, agree = b["ours"], b["mlflow"], b["ours_capture"], b["agreement"]
+    speed = ratio(ml["seconds"], ours["seconds"])
+    labels = "identical" if b["same_labels_as_mlflow"] else f"{b['disagreements']:,} differ"
+    held = agree["labels_equal"] and agree["max_probability_gap"] <= 1e-5
+    rows = [
+        ["B1", f"{size}: time to score (s); ratio = MLflow / ours", num(ours["seconds"]), num(ml["seconds"]), speed,
+         ("≥ 10× faster", speed is not None and speed >= 10)],
+        ["B2", f"{size}: peak memory, ru_maxrss (MB)", num(ours["peak_mb"], 0), num(ml["peak_mb"], 0),
+         ratio(ours["peak_mb"], ml["peak_mb"]), ("< 1,000 MB", ours["peak_mb"] < 1000)],
+        ["B3", f"{size}: labels, ours vs MLflow's", labels, "", None, ("identical", b["same_labels_as_mlflow"])],
+        ["B4", f"{size}: ours with a capture record per row: time (s), peak (MB)",
+         f"{num(capture['seconds'])} s, {num(capture['peak_mb'], 0)} MB", "", None, None],
+        ["B5", f"held-out split in chunks of 16 ({agree['runtime']}) vs the scikit-learn pipeline in one piece",
+         f"{agree['rows']} rows: labels {'equal' if agree['labels_equal'] else '**differ**'}, probabilities max diff "
+         f"{agree['max_probability_gap']:.1e}", "", None, ("labels equal, ≤ 1e-5", held)],
+    ]
+    return [["Batch", *row] for row in rows]
+
+
 def _missing(area: str, ids: list[str], why: str) -> list[list]:
     return [[area, row_id, why, "", "", None, None] for row_id in ids]
 
@@ -185,6 +207,7 @@ def rows(results: dict) -> list[list]:
         ("Pipeline", "pipeline", [f"P{i}" for i in range(1, 6)], lambda r: _pipeline_rows(r["pipeline"])),
         ("Drift", "drift", [f"D{i}" for i in range(1, 7)], lambda r: _drift_rows(*r["drift"])),
         ("Deploy", "deploy", ["W1", "W2", "W3"], lambda r: _deploy_rows(r["deploy"])),
+        ("Batch", "batch", [f"B{i}" for i in range(1, 6)], lambda r: _batch_rows(r["batch"])),
         ("Monitoring", "monitor", ["M1", "M2"], lambda r: _monitor_rows(r["monitor"])),
     )
     for area, key, ids, build in sections:

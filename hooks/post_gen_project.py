@@ -33,6 +33,7 @@ KEEP = {
     ".github/workflows/monitor.yml": LEVEL >= 1,
     ".github/workflows/keepalive.yml": LEVEL >= 1,
     ".github/workflows/sync-registry.yml": LEVEL >= 1,
+    ".github/workflows/batch.yml": LEVEL >= 1,  # scheduled batch scoring with the champion
     # Signed champions: promotion (level 1+) signs, export and deploys verify; the module stays for export.
     "tests/test_signing.py": LEVEL >= 1,
     # Level 2, CI/CD automation: PR reports, image build and push, staged deploy, rollback.

@@ -58,6 +58,11 @@ def check_numbers(rows: dict[str, dict[str, str]]) -> None:
         for side in ("Ours", "Baseline"):
             assert number(time_row[side]) > 0 and number(memory[side]) > 50  # a Python with pandas is > 50 MB
         assert re.match(r"\d+ flagged", flagged["Ours"]) and re.match(r"\d+ flagged", flagged["Baseline"])
+    for side in ("Ours", "Baseline"):  # batch scoring: ours and `mlflow models predict` on the same file
+        assert number(rows["B1"][side]) > 0 and number(rows["B2"][side]) > 50
+    assert rows["B3"]["Ours"] == "identical" and rows["B3"]["Met"] == "yes"  # same model, same labels
+    assert rows["B5"]["Met"] == "yes", rows["B5"]  # chunked == the pipeline in one piece, on the held-out split
+    assert re.match(r"[\d.]+ s, \d+ MB", rows["B4"]["Ours"]), rows["B4"]
 
 
 # One test, not several sharing a fixture: under `pytest -n 2` a module fixture would run once per worker.

@@ -233,7 +233,8 @@ def test_monitoring_loop_end_to_end(environment, images, tmp_path):  # noqa: F81
               "GITHUB_REF_NAME": "main", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
 
     def run(*args: str) -> str:  # a workflow step: the CLI in the project, with the environment's settings
-        variables = {**env.settings(), **github, "PYTHONPATH": "src", "DO_NOT_TRACK": "1", "MLFLOW_TRACKING_URI": ""}
+        variables = {**env.settings(), **github, "MONITOR_ENVIRONMENT": ENVIRONMENT,  # as monitor.yml sets them
+                     "PYTHONPATH": "src", "DO_NOT_TRACK": "1", "MLFLOW_TRACKING_URI": ""}
         result = sh(sys.executable, "-m", images.package, *args, cwd=project, env=variables, check=False, timeout=600)
         assert result.returncode == 0, f"{args}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         return result.stdout

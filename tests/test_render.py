@@ -27,13 +27,14 @@ COMMON = {
                                           "plots", "gate", "drift", "register", "ingest", "card", "collect",
                                           "monitor", "history")),
     "src/PKG/templates/model_card.j2",
-    *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke")),
+    *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke", "batch")),
     *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts", "github", "setup_github",
-                                      "template")),
-    "src/PKG/templates/template_update.j2",
+                                      "template", "batch")),
+    "src/PKG/templates/template_update.j2", "src/PKG/templates/batch_summary.j2",
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_comment", "test_ci", "test_champion", "test_remote",
-                                "test_evaluate", "github_stub", "test_github", "test_card", "test_monitor")),
+                                "test_evaluate", "github_stub", "test_github", "test_card", "test_batch",
+                                "test_monitor")),
     "src/PKG/templates/monitor.md.j2", "src/PKG/templates/monitor.html.j2", "docs/monitoring.md",
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container", "template-update")),
@@ -44,7 +45,7 @@ DATA = {
 }
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
-    "1": {f".github/workflows/{w}.yml" for w in ("retrain", "monitor", "keepalive", "sync-registry")}
+    "1": {f".github/workflows/{w}.yml" for w in ("retrain", "monitor", "keepalive", "sync-registry", "batch")}
     | {"tests/test_signing.py"},
     "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback", "cleanup-images")}
     | {"src/PKG/ci/images.py", "tests/test_images.py"},

@@ -13,14 +13,16 @@ scenario on its own fresh render, so `pytest -n 2` runs each once:
 - level 0: ci.yml on push (lint, tests, data checks); train.yml by workflow_dispatch, with artifacts;
 - level 0: container.yml builds the serving image for real (Docker);
 - level 1: the schedule runs retrain.yml (gate passes; promotion PR with champion.json and metrics),
+  batch.yml (skipped with a job summary: no champion yet),
   monitor.yml on drifted, labelled captured predictions (report; retrain.yml dispatched; one issue,
   commented on by a second run; without labels the issue asks for them; a window without records says
   "no traffic") and keepalive.yml; then an impossible gate threshold fails training and proposes nothing;
 - level 2: pr-report.yml on pull_request, then pr-comment.yml on workflow_run posts the report;
 - level 2: a history of promotions, every job in a fresh copy of the repo (test_level2_champion_history):
   deploy.yml builds and pushes exactly the image of the merged champion (commit and model-version
-  tags), and its settings jobs, with nothing configured, name the missing settings and the deploy jobs
-  never run; the real Swarm deploys and rollback.yml's deploy run in tests/test_deploy.py, over an sshd.
+  tags), batch.yml scores a file with it (predictions, summary and capture records as the artifact), and its
+  settings jobs, with nothing configured, name the missing settings and the deploy jobs never run; the real
+  Swarm deploys and rollback.yml's deploy run in tests/test_deploy.py, over an sshd.
 
 The GitHub API calls (dispatch, issues, comments, enable) go to a stand-in inside act's namespace,
 and `docker run --network host` deployments are reached through a bridge (tests/act/loopback.py).
@@ -60,7 +62,8 @@ PERMISSION = re.compile(r"^\s+(?:actions|attestations|checks|contents|deployment
 PR_WORKFLOWS = {"ci.yml", "container.yml", "pr-report.yml"}  # superseded runs are cancelled
 PR_OPENERS = {("retrain.yml", "propose"), ("rollback.yml", "record"),
               ("template-update.yml", "update")}  # push a branch, open a pull request
-NEVER_CANCELLED = {"train.yml", "retrain.yml", "monitor.yml", "deploy.yml", "deploy-env.yml", "rollback.yml"}
+NEVER_CANCELLED = {"train.yml", "retrain.yml", "monitor.yml", "deploy.yml", "deploy-env.yml", "rollback.yml",
+                   "batch.yml"}
 
 
 def tool(name: str) -> str:
@@ -393,9 +396,11 @@ def test_level1_retrain_promote_monitor_and_keepalive(scenario, tmp_path):
     # (act ignores the cron values). The last compares with this template checkout: tests/test_upgrade.py
     # follows it through a template commit.
     scheduled = s.act("schedule", events.schedule(RETRAIN_CRON))
+    # batch.yml's schedule too: no champion yet, so its scoring job is skipped and the summary says what to do.
     assert scheduled.jobs == {"train": "success", "propose": "success", "settings": "success", "monitor": "success",
-                              "alert": "success", "enable": "success", "update": "success"}
+                              "alert": "success", "enable": "success", "update": "success", "plan": "success"}
     assert scheduled.summaries["update"].startswith("**Template:** ")
+    assert "No champion yet" in scheduled.summaries["plan"] and scheduled.outputs["plan"]["plan"]["ready"] == "false"
     candidate = s.artifact(scheduled, "candidate")
     assert json.loads((candidate / "reports/gate.json").read_text())["passed"] is True
     assert (candidate / "mlflow.db").is_file() and (candidate / "models/model.joblib").is_file()
@@ -585,6 +590,20 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         assert "scikit-learn" not in {p["name"] for p in sbom["packages"]}
         (attestation,) = [json.loads(p.read_text()) for p in (s.store / "attestations").glob("*.json")]
         assert attestation["statement"]["subject"][0]["name"] == image
+
+        # Batch scoring by hand with that champion: no DVC remote, so the predictions are the run's artifact.
+        current = yaml.safe_load((s.project / "params.yaml").read_text())["drift"]["current"]
+        rows = len(pd.read_csv(s.project / current))
+        scored = s.act("workflow_dispatch", events.workflow_dispatch({"input": current}), "batch.yml")
+        assert scored.jobs == {"plan": "success", "score": "success"}
+        predictions = s.artifact(scored, "predictions")
+        frame = pd.read_parquet(predictions / "predictions.parquet")
+        assert len(frame) == rows and set(frame["model_version"]) == {1}
+        assert set(frame["model_sha256"]) == {v1["model_sha256"]}
+        assert json.loads((predictions / "predictions.summary.json").read_text())["scored"] == rows
+        assert len(list((predictions / "capture").rglob("predictions-*.jsonl"))) == 1
+        summary = scored.summaries["score"]
+        assert f"| Scored | {rows} |" in summary and "v1" in summary and "Training share" in summary
 
         # 3. New labelled data: retrained on it, proposed and merged as v2, deployed under a new tag.
         new_labelled_rows(s.project, 40)

@@ -167,6 +167,41 @@ def _serve(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions
+    from .ci import batch as batch_ci
+    from .serving import batch
+
+    summary = batch.run(params, args.input, args.out, model=args.model, output_format=args.format,
+                        chunk_rows=args.chunk_rows, record=not args.no_capture)
+    actions.set_outputs({"rows": summary["rows"], "scored": summary["scored"], "rejected": summary["rejected"],
+                         "output": summary["output"]})
+    actions.add_summary(batch_ci.summary_markdown(summary))
+    model = summary["model"]
+    version = f"v{model['version']}" if model["version"] is not None else model["alias"]
+    print(f"scored {summary['scored']} of {summary['rows']} row(s) of {summary['input']} with {model['name']} "
+          f"{version} ({model['runtime']}) in {summary['seconds']:.1f} s: {summary['output']}"
+          + (f"; {summary['rejected']} rejected: {summary['rejects']}" if summary["rejected"] else "")
+          + (f"; {summary['capture']['records']} capture record(s) in {summary['capture']['dir']}"
+             if summary["capture"] else ""))
+    return 0
+
+
+def _score_plan(args: argparse.Namespace, params: dict) -> int:
+    from .ci import batch as batch_ci
+
+    result = batch_ci.plan(params, args.input)
+    print(f"ready to score {result['input']}" if result["ready"] else result["reason"])
+    return 0
+
+
+def _publish_predictions(args: argparse.Namespace, params: dict) -> int:
+    from .ci import batch as batch_ci
+
+    print(batch_ci.publish(args.folder)["message"])
+    return 0
+
+
 def _report(args: argparse.Namespace, params: dict) -> int:
     from .ci import report
 
@@ -533,6 +568,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--model-dir", default="build/model", help="exported model directory (default: build/model)")
     sub.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     sub.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    sub = add("score", _score, "score a CSV or Parquet file with the champion, in chunks: predictions, rejected "
+                               "rows and capture records")
+    sub.add_argument("input", nargs="?", help="file to score; a DVC-tracked path is pulled (default: batch.input)")
+    sub.add_argument("--out", help="predictions file, .parquet or .csv; the rejects and summary go beside it "
+                                   "(default: batch.output)")
+    sub.add_argument("--model", choices=("champion", "candidate"), default="champion",
+                     help="champion: the model champion.json names (sha256-checked); candidate: "
+                          "models/model.joblib (default: champion)")
+    sub.add_argument("--format", choices=("parquet", "csv"), help="output format (default: from --out's suffix)")
+    sub.add_argument("--chunk-rows", type=int, help="rows read and scored at a time (default: batch.chunk_rows)")
+    sub.add_argument("--no-capture", action="store_true", help="write no prediction-capture records")
+    sub = add("score-plan", _score_plan, "whether batch scoring can run: an input and a champion (in CI also as "
+                                         "step outputs, and the job summary when not)")
+    sub.add_argument("--input", help="file to score (empty: batch.input)")
+    sub = add("publish-predictions", _publish_predictions,
+              "push a predictions folder to the DVC remote, if one is configured (CI)")
+    sub.add_argument("folder", nargs="?", default="predictions", help="folder to push (default: predictions)")
     sub = add("report", _report, "render the pipeline's outputs as Markdown for the PR comment and the job summary")
     sub.add_argument("--out", default="pr-report",
                      help="the report's own folder (new, empty, or an earlier report's, which is emptied): "

@@ -52,10 +52,12 @@ def _runtime(model_dir: Path, runtime: str | None) -> str:
     return runtime
 
 
-def load_model_dir(model_dir: str | Path, runtime: str | None = None) -> tuple[Any, dict, list[dict]]:
+def load_model_dir(model_dir: str | Path, runtime: str | None = None,
+                   threads: int = 1) -> tuple[Any, dict, list[dict]]:
     """The model (runtimes.py), its metadata and its input columns; PipelineError naming what is missing or wrong.
 
-    `runtime` ("onnx" or "sklearn") overrides the one export chose, as recorded in metadata.json.
+    `runtime` ("onnx" or "sklearn") overrides the one export chose, as recorded in metadata.json;
+    `threads` is ONNX Runtime's per call (batch scoring: 0, every core).
     """
     model_dir = Path(model_dir)
     runtime = _runtime(model_dir, runtime)
@@ -69,7 +71,7 @@ def load_model_dir(model_dir: str | Path, runtime: str | None = None) -> tuple[A
     try:
         metadata = json.loads((model_dir / METADATA_FILE).read_text())
         columns = json.loads((model_dir / SCHEMA_FILE).read_text())["columns"]
-        model = runtimes.load(model_dir, runtime, columns, metadata.get("task", ""))
+        model = runtimes.load(model_dir, runtime, columns, metadata.get("task", ""), threads)
     except ImportError as exc:  # e.g. an image built for ONNX Runtime asked to serve model.joblib
         raise PipelineError(f"model directory {model_dir}: the {runtime} runtime is not installed ({exc})") from None
     except Exception as exc:  # truncated or foreign files fail in many ways; all mean "re-export"
