@@ -35,6 +35,8 @@ KEEP = {
     ".github/workflows/pr-comment.yml": LEVEL >= 2,
     ".github/workflows/deploy.yml": LEVEL >= 2,
     ".github/workflows/rollback.yml": LEVEL >= 2,
+    # Prometheus beside the deployed app: scrape configuration and alert rules (docs/monitoring.md).
+    "monitoring": LEVEL >= 2,
     # deploy_target docker-host: blue/green deploys over SSH (deploy-env.yml calls the `deploy` command).
     ".github/workflows/deploy-env.yml": DOCKER_HOST,
     "deploy": DOCKER_HOST,

@@ -16,18 +16,19 @@ from conftest import COMBOS
 COMMON = {
     ".cruft.json", ".dockerignore", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".python-version",
     "Dockerfile", "Makefile", "README.md", "docs/serving.md", "dvc.yaml", "params.yaml", "pyproject.toml", "uv.lock",
-    "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json", "docs/tracking.md",
+    "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json", "docs/tracking.md", "docs/monitoring.md",
     *(f"tracking/{f}" for f in ("compose.yaml", "Dockerfile", "server.sh", "initdb.sql", ".env.example")),
     # The package, grouped by concern: the pipeline's stages, serving, and what the workflows call.
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "cli", "config", "errors", "champion", "contract",
-                                   "tracking", "remote")),
+                                   "tracking", "remote", "capture")),
     *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
                                           "plots", "gate", "drift", "register", "ingest")),
-    *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke")),
+    *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke",
+                                                          "metrics", "recorder")),
     *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_comment", "test_ci", "test_champion", "test_remote",
-                                "test_evaluate")),
+                                "test_evaluate", "test_capture")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
 }
@@ -38,7 +39,8 @@ DATA = {
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
     "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive", "sync-registry")},
-    "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")},
+    "2": {*(f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")),
+          "monitoring/prometheus.yml", "monitoring/alerts.yml"},
 }
 # Level 2 with deploy_target docker-host: blue/green deploys over SSH.
 DOCKER_HOST = {".github/workflows/deploy-env.yml", "deploy/compose.yml", "docs/deploy.md", "src/PKG/ci/deploy.py",
