@@ -117,10 +117,10 @@ class Recorder:
         else:
             self._report()
 
-    def _report(self) -> None:
+    def _report(self, final: bool = False) -> None:
         now = time.monotonic()
         with self._lock:
-            if not self._dropped or now - self._logged_at < LOG_EVERY_S:
+            if not self._dropped or (now - self._logged_at < LOG_EVERY_S and not final):
                 return
             dropped, self._dropped = self._dropped, {}
             self._logged_at = now
@@ -135,3 +135,4 @@ class Recorder:
             self._wake.set()
             self._thread.join(timeout)
         self.file.close()
+        self._report(final=True)  # drops since the last line are not left unsaid
