@@ -18,6 +18,7 @@ request path). /metrics is Prometheus' format (metrics.py). docs/monitoring.md s
 import json
 import math
 import os
+import sys
 import time
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -144,7 +145,10 @@ def _log(**fields: Any) -> None:
     """One JSON object per line on stdout, the format log collectors parse without configuration."""
     record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}  # noqa: UP017 (UTC is 3.11+)
     record.update((key, value) for key, value in fields.items() if value is not None)
-    print(json.dumps(record, default=str), flush=True)
+    # One write per line: with PYTHONUNBUFFERED, print() writes the text and its newline separately, and
+    # lines of several workers sharing stdout would interleave.
+    sys.stdout.write(json.dumps(record, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def _error(request: Request, status: int, message: str, **extra: Any) -> JSONResponse:
