@@ -132,6 +132,19 @@ def test_privacy_and_sampling(model, tmp_path, monkeypatch):
     assert not (tmp_path / "d").exists()
 
 
+def test_environment_switches_capture_and_metrics_off(model, tmp_path, monkeypatch):
+    monkeypatch.setenv("CAPTURE_DIR", str(tmp_path / "off"))
+    monkeypatch.setenv("CAPTURE_ENABLED", "0")
+    monkeypatch.setenv("METRICS_ENABLED", "false")
+    with TestClient(serve.create_app(model[0])) as client:  # settings from metadata.json and the environment
+        assert client.post("/predict", json={"records": model[1][:2]}).status_code == 200
+        assert client.get("/metrics").status_code == 404
+    assert not (tmp_path / "off").exists()
+    monkeypatch.setenv("CAPTURE_ENABLED", "maybe")
+    with pytest.raises(PipelineError, match="CAPTURE_ENABLED='maybe': expected one of"):
+        serve.create_app(model[0])
+
+
 def test_bad_capture_settings_name_the_key(model):
     with pytest.raises(PipelineError, match=r"capture.sample_rate: 1.5 is not between 0 and 1"):
         capture.settings({"sample_rate": 1.5}, env={})

@@ -40,6 +40,8 @@ FIELDS = ("record_id", "request_id", "time", "source", "model_version", "model_s
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 HASH_KEY_ENV = "CAPTURE_HASH_KEY"  # optional secret: hashed columns become HMACs no dictionary can reverse
 DIR_ENV = "CAPTURE_DIR"  # overrides capture.dir (the image sets /var/lib/capture)
+ENABLED_ENV = "CAPTURE_ENABLED"  # overrides capture.enabled: turn capture off without a new image
+SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 DEFAULTS = {"enabled": True, "sample_rate": 1.0, "dir": "captures", "drop_columns": [], "hash_columns": [],
             "rotate_mb": 64, "rotate_minutes": 60, "queue_size": 10000}
 
@@ -91,6 +93,7 @@ def settings(section: dict | None, where: str = "params.yaml capture", env: dict
 
     if not isinstance(value["enabled"], bool):
         raise PipelineError(f"{where}.enabled: expected true or false, got {value['enabled']!r}")
+    value["enabled"] = switch(ENABLED_ENV, env, value["enabled"])
     directory = env.get(DIR_ENV) or value["dir"]
     if not isinstance(directory, str) or not directory:
         raise PipelineError(f"{where}.dir: expected a folder path, got {directory!r}")
@@ -102,6 +105,16 @@ def settings(section: dict | None, where: str = "params.yaml capture", env: dict
                     drop_columns=drop, hash_columns=hashed, rotate_mb=number("rotate_mb", 0, None),
                     rotate_minutes=number("rotate_minutes", 0, None),
                     queue_size=number("queue_size", 0, None, int))
+
+
+def switch(name: str, env: dict | os._Environ, default: bool) -> bool:
+    """An on/off environment variable: 1/0, true/false, yes/no, on/off; unset or empty: `default`."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in SWITCH:
+        raise PipelineError(f"{name}={env.get(name)!r}: expected one of {', '.join(SWITCH)}")
+    return SWITCH[raw]
 
 
 def check_columns(settings: Settings, names: list[str], where: str = "params.yaml capture") -> None:

@@ -268,7 +268,9 @@ def create_app(model_dir: str | Path, max_rows: int | None = None, max_body_byte
     classes = model.classes
     PredictRequest = _request_model(columns, max_rows)
     PredictResponse = _response_model(classes, metadata.get("task", ""))
-    metrics = Metrics(metadata, columns, classes)
+    # METRICS_ENABLED=0 leaves /metrics out (and prometheus-client unimported): for comparisons, or a
+    # deployment that scrapes nothing.
+    metrics = Metrics(metadata, columns, classes) if capture.switch("METRICS_ENABLED", os.environ, True) else None
     recorder = Recorder(settings, metadata, classes, _log, metrics) if settings.enabled else None
 
     @asynccontextmanager
@@ -308,7 +310,9 @@ def create_app(model_dir: str | Path, max_rows: int | None = None, max_body_byte
                                                                 "max_body_bytes": max_body_bytes}}
 
     @app.get("/metrics", include_in_schema=False)
-    async def get_metrics() -> Response:
+    async def get_metrics(request: Request) -> Response:
+        if metrics is None:
+            return _error(request, 404, "metrics are off (METRICS_ENABLED=0)")
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
@@ -331,7 +335,8 @@ def create_app(model_dir: str | Path, max_rows: int | None = None, max_body_byte
         if probabilities is not None:
             probabilities = probabilities.tolist()
             result["probabilities"] = [dict(zip(classes, map(float, p), strict=True)) for p in probabilities]
-        metrics.scored_batch(rows, predictions)
+        if metrics is not None:
+            metrics.scored_batch(rows, predictions)
         if recorder is not None and recorder.sampled():
             latency_ms = round((time.perf_counter() - request.state.started) * 1000, 3)
             recorder.submit(request_id, rows, predictions, probabilities, latency_ms)
