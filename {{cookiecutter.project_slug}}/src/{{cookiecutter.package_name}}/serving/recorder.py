@@ -101,7 +101,7 @@ class Recorder:
         if ok:
             self.written += n
             if self.counters is not None:
-                self.counters.written.inc(n)
+                self.counters.capture_written(n)
         else:
             self._last_error = error
             self._drop("write_error", n)
@@ -111,7 +111,7 @@ class Recorder:
             self.dropped += n
             self._dropped[reason] = self._dropped.get(reason, 0) + n
         if self.counters is not None:
-            self.counters.dropped.labels(reason).inc(n)
+            self.counters.capture_dropped(reason, n)
         if self._thread is not None:
             self._wake.set()  # the writer logs it, at most once a minute
         else:

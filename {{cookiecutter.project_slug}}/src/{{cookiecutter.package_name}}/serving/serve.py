@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import capture
 from ..errors import PipelineError
 from . import runtimes
-from .metrics import Metrics
+from .metrics import Deferred, Metrics
 from .recorder import Recorder
 
 MODEL_FILE = runtimes.FILES["sklearn"]  # always written by export; the fallback runtime
@@ -171,7 +171,7 @@ class _Guard:
     Content-Length cannot get past the limit either.
     """
 
-    def __init__(self, app: Any, max_body_bytes: int, metrics: Metrics | None = None,
+    def __init__(self, app: Any, max_body_bytes: int, metrics: Deferred | Metrics | None = None,
                  guarded: tuple[str, ...] = ("/predict",)) -> None:
         self.app, self.max_body_bytes, self.metrics, self.guarded = app, max_body_bytes, metrics, guarded
 
@@ -270,11 +270,15 @@ def create_app(model_dir: str | Path, max_rows: int | None = None, max_body_byte
     PredictResponse = _response_model(classes, metadata.get("task", ""))
     # METRICS_ENABLED=0 leaves /metrics out (and prometheus-client unimported): for comparisons, or a
     # deployment that scrapes nothing.
-    metrics = Metrics(metadata, columns, classes) if capture.switch("METRICS_ENABLED", os.environ, True) else None
+    metrics = None
+    if capture.switch("METRICS_ENABLED", os.environ, True):
+        metrics = Deferred(lambda: Metrics(metadata, columns, classes))  # loaded once the app is up
     recorder = Recorder(settings, metadata, classes, _log, metrics) if settings.enabled else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
+        if metrics is not None:
+            metrics.start()
         yield
         if recorder is not None:
             recorder.close()  # what is queued reaches the file before the process ends
