@@ -203,15 +203,18 @@ def test_full_queue_and_unwritable_folder_drop_and_count_never_fail(model, tmp_p
     blocked.write_text("")  # the capture folder cannot be created: every write fails
     with app_for(model, blocked) as client:
         answers = [client.post("/predict", json={"records": rows}).status_code for _ in range(3)]
-        text = client.get("/metrics").text
+        deadline = time.monotonic() + 10  # the writer thread collects records a few times a second
+        while metric(text := client.get("/metrics").text, "capture_records_dropped_total") < 15:
+            assert time.monotonic() < deadline, text
+            time.sleep(0.05)
     assert answers == [200] * 3
     assert metric(text, 'capture_records_dropped_total{reason="write_error"}') == 15
     assert metric(text, "capture_records_written_total") == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["event"] for line in lines].count("capture_unwritable") == 1
     dropped = [line for line in lines if line["event"] == "capture_dropped"]
-    # The first drop at once, then at most one line a minute, and the rest when the app stops.
-    assert [line["reasons"] for line in dropped] == [{"write_error": 5}, {"write_error": 10}]
+    # The first drop at once, then at most one line a minute, and the rest when the app stops: two at most.
+    assert 1 <= len(dropped) <= 2 and sum(line["reasons"]["write_error"] for line in dropped) == 15
 
     log: list[dict] = []
     full = recorder.Recorder(settings(tmp_path / "q", queue_size=4), {}, [], lambda **f: log.append(f))

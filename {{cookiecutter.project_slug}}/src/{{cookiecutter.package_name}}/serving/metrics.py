@@ -42,6 +42,7 @@ class Metrics:
         self.latency = Histogram("http_request_duration_seconds", "Time from request to the end of the response",
                                  ["route"], buckets=LATENCY_BUCKETS, registry=r)
         self.requests.labels("/predict", "POST", "200")  # a series from the start: "no traffic" is a 0 rate
+        self._children: dict[tuple, tuple] = {}
         self.scored = Counter("model_records_scored", "Records (rows) scored by /predict", registry=r)
         self.classes = list(classes)
         reference = metadata.get("reference") or {}
@@ -101,9 +102,16 @@ class Metrics:
         return path if path in ROUTES else "other"
 
     def request(self, path: str, method: str, status: int, seconds: float) -> None:
-        route = self.route(path)
-        self.requests.labels(route, method if method in ("GET", "POST", "HEAD") else "other", str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (path, method, status)
+        children = self._children.get(key)
+        if children is None:  # looked up once per (route, method, status): labels() costs more than inc()
+            route = self.route(path)
+            children = (self.requests.labels(route, method if method in ("GET", "POST", "HEAD") else "other",
+                                             str(status)), self.latency.labels(route))
+            if len(self._children) < 1000:  # paths are the client's to choose: bound the cache
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def scored_batch(self, rows: list[dict], predictions: list) -> None:
         self.scored.inc(len(rows))
@@ -172,6 +180,8 @@ class Deferred:
                 getattr(real, name)(*args)
             self._pending.clear()
             self._real = real
+            for name in self.RECORDING:  # from now on straight to the metrics, without __getattr__
+                setattr(self, name, getattr(real, name))
 
     def ready(self, timeout: float | None = None) -> Metrics:
         self.start()

@@ -14,11 +14,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from .. import capture
 
 BATCH_RECORDS = 2000  # records per os.write at most
+FLUSH_EVERY_S = 0.25  # the writer wakes this often, or sooner when a batch is waiting: one write per batch
 LOG_EVERY_S = 60.0
 
 
@@ -54,13 +56,15 @@ class Recorder:
             full = self._pending + n > self.settings.queue_size
             if not full:
                 self._pending += n
-                self._items.append((request_id, rows, predictions, probabilities, latency_ms, capture.timestamp()))
+                self._items.append((request_id, rows, predictions, probabilities, latency_ms, time.time()))
+                pending = self._pending
         if full:
             self._drop("queue_full", n)
             return
         if self._thread is None:
             self._start()
-        self._wake.set()
+        if pending >= BATCH_RECORDS:  # otherwise the writer's timer collects it: no wake-up per request
+            self._wake.set()
 
     # ------------------------------------------------------------------------------------ writer thread
     def _start(self) -> None:
@@ -71,7 +75,7 @@ class Recorder:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(timeout=LOG_EVERY_S / 4)
+            self._wake.wait(timeout=FLUSH_EVERY_S)
             self._wake.clear()
             while self._items:
                 self._write_batch()
@@ -82,7 +86,8 @@ class Recorder:
     def _write_batch(self) -> None:
         records: list[dict] = []
         while self._items and len(records) < BATCH_RECORDS:
-            request_id, rows, predictions, probabilities, latency_ms, stamp = self._items.popleft()
+            request_id, rows, predictions, probabilities, latency_ms, seconds = self._items.popleft()
+            stamp = capture.timestamp(datetime.fromtimestamp(seconds, capture.UTC))
             for i, row in enumerate(rows):
                 probs = None
                 if probabilities is not None:
