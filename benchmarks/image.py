@@ -80,7 +80,7 @@ def cold_start(tag: str, runs: int) -> list[float]:
             serving.wait_healthy(port, None, 120)
             times.append(time.perf_counter() - started)
         finally:
-            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+            subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)  # -v: the capture volume
     return times
 
 

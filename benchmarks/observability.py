@@ -98,7 +98,13 @@ def image_target(tag: str, workers: int, env: dict, mounts: dict[str, Path]) -> 
         return int(in_container("python", "-c", script))
 
     try:
-        serving.wait_healthy(port, None, 120)
+        try:
+            # Generous: on a loaded machine a cold start took 12-18 s (RESULTS.md's I3 is the quiet number).
+            serving.wait_healthy(port, None, 300)
+        except RuntimeError as exc:
+            logs = subprocess.run(["docker", "logs", "--tail", "20", name], capture_output=True, text=True)
+            raise RuntimeError(f"{exc}; container {' '.join(f'{k}={v}' for k, v in env.items())}"
+                               f"{' with ' + ', '.join(mounts) if mounts else ''}: {logs.stdout}{logs.stderr}"[-2000:])
         yield Target(port, rss, lambda: int(in_container("du", "-sb", "/var/lib/capture").split()[0]))
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
