@@ -80,7 +80,8 @@ def cold_start(tag: str, runs: int) -> list[float]:
             serving.wait_healthy(port, None, 120)
             times.append(time.perf_counter() - started)
         finally:
-            subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)  # -v: the capture volume
+            # -v: the capture volume the image declares goes too
+            subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
     return times
 
 

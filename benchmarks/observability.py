@@ -103,8 +103,8 @@ def image_target(tag: str, workers: int, env: dict, mounts: dict[str, Path]) -> 
             serving.wait_healthy(port, None, 300)
         except RuntimeError as exc:
             logs = subprocess.run(["docker", "logs", "--tail", "20", name], capture_output=True, text=True)
-            raise RuntimeError(f"{exc}; container {' '.join(f'{k}={v}' for k, v in env.items())}"
-                               f"{' with ' + ', '.join(mounts) if mounts else ''}: {logs.stdout}{logs.stderr}"[-2000:])
+            settings = " ".join(f"{k}={v}" for k, v in env.items()) + (" with " + ", ".join(mounts) if mounts else "")
+            raise RuntimeError(f"{exc}; container {settings}: {logs.stdout}{logs.stderr}"[-2000:]) from None
         yield Target(port, rss, lambda: int(in_container("du", "-sb", "/var/lib/capture").split()[0]))
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
