@@ -13,7 +13,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 
 ROW_IDS = [f"S{i}" for i in range(1, 15)] + ["I1", "I2", "I3", "I4"] + [f"O{i}" for i in range(1, 7)] + \
-    [f"P{i}" for i in range(1, 6)] + [f"D{i}" for i in range(1, 7)]
+    [f"P{i}" for i in range(1, 6)] + [f"D{i}" for i in range(1, 7)] + ["W1", "W2", "W3"]
 HEADER = ["Row", "Area", "Measure", "Ours", "Baseline", "Ratio", "Goal", "Met"]
 PACKAGES = ("scikit-learn", "pandas", "numpy", "mlflow", "evidently", "dvc", "fastapi", "uvicorn", "pydantic",
             "onnxruntime", "skl2onnx")
@@ -188,6 +188,17 @@ def _missing(area: str, ids: list[str], why: str) -> list[list]:
     return [[area, row_id, why, "", "", None, None] for row_id in ids]
 
 
+def _deploy_rows(w: dict) -> list[list]:
+    return [["Deploy", *row] for row in (
+        ["W1", f"requests through the proxy during a rolling update of {w['replicas']} replicas: errors / sent",
+         f"{w['upgrade_failed']} / {w['upgrade_requests']}", "", None, ("0 failed", w["upgrade_failed"] == 0)],
+        ["W2", f"`docker stack deploy` to converged, {w['replicas']} replicas updated (s)",
+         num(w["converged_s"]), "", None, None],
+        ["W3", "a failing health check: `docker stack deploy` to Swarm's rollback complete, the old version "
+               "serving alone (s)", num(w["rollback_s"]), "", None, ("< 60 s", w["rollback_s"] < 60)],
+    )]
+
+
 def rows(results: dict) -> list[list]:
     """[area, id, measure, ours, baseline, ratio, (goal, met) | None] for every row, in ROW_IDS order."""
     out = []
@@ -198,6 +209,7 @@ def rows(results: dict) -> list[list]:
         ("Observability", "observability", [f"O{i}" for i in range(1, 7)], _observability_rows),
         ("Pipeline", "pipeline", [f"P{i}" for i in range(1, 6)], lambda r: _pipeline_rows(r["pipeline"])),
         ("Drift", "drift", [f"D{i}" for i in range(1, 7)], lambda r: _drift_rows(*r["drift"])),
+        ("Deploy", "deploy", ["W1", "W2", "W3"], lambda r: _deploy_rows(r["deploy"])),
     )
     for area, key, ids, build in sections:
         if key in results:

@@ -19,7 +19,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import drift_scale, image, observability, project, report, serving
+from . import deploy, drift_scale, image, observability, project, report, serving
 
 HERE = Path(__file__).resolve().parent
 REGRESSION = {"mlops_level": "0", "task": "regression", "project_name": "Bench Regression"}
@@ -122,6 +122,10 @@ def run_all(config: dict, workdir: Path) -> dict:
         section("observability", lambda: observability.measure_host(clone, package, "diagnosis",
                                                                     workdir / "observability", config))
     section("drift", lambda: [drift_scale.measure(clone, package, rows) for rows in config["drift_rows"]])
+    if config["image"]:
+        section("deploy", lambda: deploy.measure(workdir))
+    else:
+        results["skipped"]["deploy"] = "skipped in the smoke run (Docker-free)"
     return results
 
 

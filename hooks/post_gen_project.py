@@ -17,7 +17,10 @@ ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')
 LEVEL = int(ANSWERS["mlops_level"])
 TASK = ANSWERS["task"]
 CLASSIFICATION = TASK == "classification"
-DOCKER_HOST = LEVEL >= 2 and ANSWERS.get("deploy_target", "docker-host") == "docker-host"
+TARGET = ANSWERS.get("deploy_target", "swarm") if LEVEL >= 2 else "none"
+DEPLOYS = TARGET in ("swarm", "kubernetes")
+SWARM = TARGET == "swarm"
+KUBERNETES = TARGET == "kubernetes"
 
 # path -> keep it?  Everything not listed here is kept for every level and option.
 KEEP = {
@@ -35,14 +38,23 @@ KEEP = {
     ".github/workflows/pr-comment.yml": LEVEL >= 2,
     ".github/workflows/deploy.yml": LEVEL >= 2,
     ".github/workflows/rollback.yml": LEVEL >= 2,
-    # Prometheus beside the deployed app: scrape configuration and alert rules (docs/monitoring.md).
-    "monitoring": LEVEL >= 2,
-    # deploy_target docker-host: blue/green deploys over SSH (deploy-env.yml calls the `deploy` command).
-    ".github/workflows/deploy-env.yml": DOCKER_HOST,
-    "deploy": DOCKER_HOST,
-    "docs/deploy.md": DOCKER_HOST,
-    "src/{{ cookiecutter.package_name }}/ci/deploy.py": DOCKER_HOST,
-    "tests/test_deploy.py": DOCKER_HOST,
+    ".github/workflows/cleanup-images.yml": LEVEL >= 2,
+    "src/{{ cookiecutter.package_name }}/ci/images.py": LEVEL >= 2,
+    "tests/test_images.py": LEVEL >= 2,
+    # deploy_target swarm or kubernetes: deploy-env.yml calls `deploy-settings`, then `deploy`.
+    ".github/workflows/deploy-env.yml": DEPLOYS,
+    "docs/deploy.md": DEPLOYS,
+    "src/{{ cookiecutter.package_name }}/ci/deploy.py": DEPLOYS,
+    "tests/test_deploy.py": DEPLOYS,
+    # swarm: the stack (app, proxy, Prometheus) that `docker stack deploy` runs.
+    "deploy/stack.yml": SWARM,
+    "deploy/nginx.conf": SWARM,
+    "src/{{ cookiecutter.package_name }}/ci/swarm.py": SWARM,
+    "monitoring": SWARM,  # Prometheus' configuration and alert rules, run by the stack
+    # kubernetes: the Kustomize base and overlays that `kubectl apply -k` runs.
+    "deploy/k8s": KUBERNETES,
+    "src/{{ cookiecutter.package_name }}/ci/kube.py": KUBERNETES,
+    "deploy": DEPLOYS,  # after its files: gone with deploy_target none
 }
 # What cookiecutter adds to the answers for this run only; cruft records `_template` and `_commit` instead.
 RUN_ONLY = ("_template", "_output_dir", "_repo_dir", "_checkout")

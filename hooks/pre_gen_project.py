@@ -84,8 +84,8 @@ def problems(a: dict) -> list[str]:
         found.append(("dvc_remote", "must be none, a local path, or a URL, with no spaces"))
     if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*", a["container_registry"]):
         found.append(("container_registry", "must be a registry host such as ghcr.io"))
-    if a["deploy_target"] not in ("docker-host", "none"):
-        found.append(("deploy_target", "must be docker-host or none"))
+    if a["deploy_target"] not in ("swarm", "kubernetes", "none"):
+        found.append(("deploy_target", "must be swarm, kubernetes or none"))
     if not re.fullmatch(r"[A-Za-z0-9](-?[A-Za-z0-9])*", a["github_owner"]):
         found.append(("github_owner", "must be a GitHub user or organisation name"))
     return [f"{key}={a[key]!r}: {why}" for key, why in found]
@@ -96,3 +96,8 @@ if __name__ == "__main__":
     if bad:
         print("ERROR: invalid answer(s):\n  " + "\n  ".join(bad), file=sys.stderr)
         sys.exit(1)
+    if ANSWERS["github_owner"] == "your-org":  # the default: CODEOWNERS would name a team nobody is in
+        print("WARNING: github_owner is left at 'your-org': .github/CODEOWNERS will name @your-org, so no one owns "
+              ".github/, champion.json or params.yaml. Edit .github/CODEOWNERS, or generate again with "
+              "github_owner=<your GitHub user or organisation>. (Image names come from the repository at run "
+              "time, so nothing else depends on it.)", file=sys.stderr)

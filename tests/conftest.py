@@ -28,7 +28,8 @@ ROTATING = {
     "drift_cron": ["0 5 * * *", "15 3 * * mon-fri"],
     "gate_max_drop": ["0.02", "0", "0.1"],
     "drift_share_threshold": ["0.5", "0.3"],
-    "deploy_target": ["docker-host", "none"],  # level 2 renders: index 4 docker-host, 5 none
+    # Level 2 renders are index 4 (swarm) and 5 (kubernetes); test_render.py renders `none` itself.
+    "deploy_target": ["swarm", "kubernetes", "none", "none", "swarm", "kubernetes"],
 }
 COMBOS = [(level, task) for level in LEVELS for task in TASKS]
 

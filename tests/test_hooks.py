@@ -46,7 +46,7 @@ def test_bad_answer_is_rejected_and_nothing_is_left(tmp_path, capfd, key, value,
 
 
 @pytest.mark.parametrize(("key", "value"), [("mlops_level", "3"), ("task", "clustering"),
-                                            ("deploy_target", "kubernetes")])
+                                            ("deploy_target", "docker-host")])
 def test_bad_choice_is_rejected_and_nothing_is_left(tmp_path, key, value):
     # Cookiecutter validates choice variables itself, before our hook and before writing anything.
     with pytest.raises(ValueError, match=f"{value} provided for choice variable {key}"):
@@ -69,6 +69,13 @@ def test_cli_reports_a_bad_answer_with_a_nonzero_exit(tmp_path):
     assert result.returncode != 0
     assert "drift_cron='daily': is not a valid cron schedule: needs 5 fields" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_default_github_owner_gets_a_warning(tmp_path, capfd):
+    render(tmp_path / "default")
+    assert "WARNING: github_owner is left at 'your-org'" in capfd.readouterr().err
+    render(tmp_path / "named", github_owner="acme")
+    assert "github_owner" not in capfd.readouterr().err
 
 
 def test_post_gen_hook_is_rerunnable(tmp_path):

@@ -1,7 +1,7 @@
 """The Prometheus configuration and alert rules that level 2 ships (monitoring/, docs/monitoring.md).
 
-Every render: `promtool check config` and `promtool check rules` pass at level 2, and levels 0 and 1
-ship no monitoring/ folder. Every alert rule is unit-tested with `promtool test rules` on series
+Every render: `promtool check config` and `promtool check rules` pass where monitoring/ ships (level 2
+with deploy_target swarm: the stack runs Prometheus), and no other render has the folder. Every alert rule is unit-tested with `promtool test rules` on series
 shaped like the app's /metrics: each fires on its condition (labels and annotations as shipped) and
 stays silent on healthy traffic. A real Prometheus scraping the running app, and an alert firing
 there, are checked in tests/test_docker.py (tests/serving_monitoring.py), on the image it builds.
@@ -92,9 +92,9 @@ def unit_tests(rules: dict) -> dict:
 
 @pytest.mark.parametrize(("level", "task"), COMBOS)
 def test_promtool_accepts_the_shipped_config_and_rules(rendered, level, task, tmp_path):
-    _, project = rendered(level, task)
+    answers, project = rendered(level, task)
     folder = project / "monitoring"
-    if level != "2":
+    if level != "2" or answers["deploy_target"] != "swarm":  # the Swarm stack runs Prometheus beside the app
         assert not folder.exists()
         return
     tool = promtool()
@@ -108,8 +108,8 @@ def test_promtool_accepts_the_shipped_config_and_rules(rendered, level, task, tm
 
 
 def test_every_alert_fires_on_its_condition_and_not_on_healthy_traffic(rendered, tmp_path):
-    """promtool's rule unit tests, on the level-2 classification render (the rules are the same file for both
-    tasks: each task's series exist only in its own app)."""
+    """promtool's rule unit tests, on the level-2 classification render (swarm; the rules are the same file
+    for both tasks: each task's series exist only in its own app)."""
     tool = promtool()
     _, project = rendered("2", "classification")
     shutil.copy(project / "monitoring/alerts.yml", tmp_path / "alerts.yml")

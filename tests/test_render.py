@@ -11,12 +11,13 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import COMBOS
+from conftest import COMBOS, render
 
 COMMON = {
     ".cruft.json", ".dockerignore", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".python-version",
     "Dockerfile", "Makefile", "README.md", "docs/serving.md", "dvc.yaml", "params.yaml", "pyproject.toml", "uv.lock",
-    "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json", "docs/tracking.md", "docs/monitoring.md",
+    "schema.yaml", ".dvc/plots/offline.html", ".dvc/plots/curves.json", "docs/tracking.md", "docs/troubleshooting.md",
+    "docs/monitoring.md",
     *(f"tracking/{f}" for f in ("compose.yaml", "Dockerfile", "server.sh", "initdb.sql", ".env.example")),
     # The package, grouped by concern: the pipeline's stages, serving, and what the workflows call.
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "cli", "config", "errors", "champion", "contract",
@@ -24,11 +25,11 @@ COMMON = {
     *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
                                           "plots", "gate", "drift", "register", "ingest")),
     *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke",
-                                                          "metrics", "recorder")),
-    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts")),
+                                          "metrics", "recorder")),
+    *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "comment", "alerts", "github", "setup_github")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_comment", "test_ci", "test_champion", "test_remote",
-                                "test_evaluate", "test_capture")),
+                                "test_evaluate", "github_stub", "test_github", "test_capture")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container")),
 }
@@ -39,21 +40,30 @@ DATA = {
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
     "1": {f".github/workflows/{w}.yml" for w in ("retrain", "drift", "keepalive", "sync-registry")},
-    "2": {*(f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback")),
-          "monitoring/prometheus.yml", "monitoring/alerts.yml"},
+    "2": {f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback", "cleanup-images")}
+    | {"src/PKG/ci/images.py", "tests/test_images.py"},
 }
-# Level 2 with deploy_target docker-host: blue/green deploys over SSH.
-DOCKER_HOST = {".github/workflows/deploy-env.yml", "deploy/compose.yml", "docs/deploy.md", "src/PKG/ci/deploy.py",
-               "tests/test_deploy.py"}
+# Level 2 with a deploy_target: the settings check and deploy (deploy-env.yml), plus the target's files.
+DEPLOYS = {".github/workflows/deploy-env.yml", "docs/deploy.md", "src/PKG/ci/deploy.py", "tests/test_deploy.py"}
+TARGETS = {
+    "swarm": {"src/PKG/ci/swarm.py", "deploy/stack.yml", "deploy/nginx.conf", "monitoring/prometheus.yml",
+              "monitoring/alerts.yml"},
+    "kubernetes": {"src/PKG/ci/kube.py",
+                   *(f"deploy/k8s/base/{f}.yaml"
+                     for f in ("kustomization", "deployment", "service", "pdb", "hpa", "pvc")),
+                   "deploy/k8s/components/ingress/kustomization.yaml", "deploy/k8s/components/ingress/ingress.yaml",
+                   *(f"deploy/k8s/overlays/{e}/kustomization.yaml" for e in ("staging", "production"))},
+    "none": set(),
+}
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter")  # `${{ }}` is GitHub Actions' own syntax
 
 
-def expected_files(level: str, task: str, package: str, deploy_target: str = "docker-host") -> set[str]:
+def expected_files(level: str, task: str, package: str, deploy_target: str = "swarm") -> set[str]:
     files = set(COMMON) | DATA[task]
     for lower in "012"[: int(level) + 1]:
         files |= BY_LEVEL[lower]
-    if level == "2" and deploy_target == "docker-host":
-        files |= DOCKER_HOST
+    if level == "2" and deploy_target != "none":
+        files |= DEPLOYS | TARGETS[deploy_target]
     return {f.replace("PKG", package) for f in files}
 
 
@@ -66,6 +76,15 @@ def test_exact_file_set(rendered, level, task):
     answers, project = rendered(level, task)
     package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
     assert project_files(project) == expected_files(level, task, package, answers["deploy_target"])
+
+
+def test_deploy_target_none_keeps_no_deploy_files(tmp_path):
+    """The level 2 renders rotate swarm and kubernetes; `none` gets its own render."""
+    project = render(tmp_path, mlops_level="2", task="regression", deploy_target="none", project_name="No Deploy")
+    assert project_files(project) == expected_files("2", "regression", "no_deploy", "none")
+    for name in ("deploy.yml", "rollback.yml"):
+        jobs = yaml.safe_load((project / ".github/workflows" / name).read_text())["jobs"]
+        assert not [job for job in jobs.values() if "deploy-env.yml" in job.get("uses", "")], name
 
 
 @pytest.mark.parametrize(("level", "task"), COMBOS)

@@ -178,6 +178,38 @@ def test_template_commit_reaches_the_repo(template_repo, tmp_path):
     assert cruft("check", "--project-dir", str(project), cwd=project).returncode == 0
 
 
+def test_docker_host_repo_moves_to_swarm(tmp_path):
+    """A level-2 repo generated when deploy_target had `docker-host` (blue/green, deploy/compose.yml) takes
+    the template commit that replaced it: `cruft update` with the new answer `swarm` gives a fresh swarm
+    render plus the user's edits. Without a new answer cruft stops, naming the choices, and changes nothing."""
+    commits = sh(["git", "rev-list", "--max-count=200", "HEAD"], TEMPLATE).stdout.split()  # newest first
+    old = next((c for c in commits
+                if '"docker-host"' in sh(["git", "show", f"{c}:cookiecutter.json"], TEMPLATE).stdout), None)
+    assert old, "no template commit with deploy_target docker-host in this checkout's history"
+    template = tmp_path / "mlops-template"
+    template.mkdir()
+    archive = subprocess.run(["git", "-C", str(TEMPLATE), "archive", old], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(template)], input=archive, check=True)
+    sh(["git", "init", "-q", "-b", "main"], template)
+    commit(template, "Template with docker-host")
+    project, edits = generate_and_edit(template, tmp_path / "project", mlops_level="2", deploy_target="docker-host")
+    assert (project / "deploy/compose.yml").is_file()
+
+    for child in template.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    copy_template(template)  # the working tree: deploy_target swarm, kubernetes or none
+    sh(["git", "add", "-A"], template)
+    sh(["git", "commit", "-qm", "Swarm"], template)
+    refused = cruft("update", "--project-dir", str(project), "--skip-apply-ask", cwd=project, check=False)
+    assert refused.returncode != 0 and "docker-host provided for choice variable deploy_target" in refused.stderr
+    assert sh(["git", "status", "--porcelain"], project).stdout == ""  # nothing half-applied
+    update(project, "--variables-to-update", json.dumps({"deploy_target": "swarm"}))
+    fresh = render(template, tmp_path / "fresh", mlops_level="2", deploy_target="swarm")
+    assert_matches_fresh_render(project, fresh, edits)
+    assert not (project / "deploy/compose.yml").exists() and (project / "deploy/stack.yml").is_file()
+
+
 def test_cruft_create_and_cookiecutter_make_the_same_repo(template_repo, tmp_path):
     answers = {"mlops_level": "2", "task": "regression"}
     made_by_cookiecutter = render(template_repo, tmp_path / "cookiecutter", **answers)

@@ -18,8 +18,8 @@ scenario on its own fresh render, so `pytest -n 2` runs each once:
 - level 2: pr-report.yml on pull_request, then pr-comment.yml on workflow_run posts the report;
 - level 2: a history of promotions, every job in a fresh copy of the repo (test_level2_champion_history):
   deploy.yml builds and pushes exactly the image of the merged champion (commit and model-version
-  tags), and its deploy jobs, with no host configured, name the missing settings and skip; the real
-  blue/green deploys and rollback.yml's deploy run in tests/test_deploy.py, against an sshd.
+  tags), and its settings jobs, with nothing configured, name the missing settings and the deploy jobs
+  never run; the real Swarm deploys and rollback.yml's deploy run in tests/test_deploy.py, over an sshd.
 
 The GitHub API calls (dispatch, issues, comments, enable) go to a stand-in inside act's namespace,
 and `docker run --network host` deployments are reached through a bridge (tests/act/loopback.py).
@@ -107,8 +107,9 @@ def test_permissions_are_least_privilege_and_explained(rendered, level, task):
                 ("drift.yml", "alert"): {"actions", "issues"},
                 ("keepalive.yml", "enable"): {"actions"},
                 ("pr-comment.yml", "comment"): {"pull-requests"},
-                ("deploy.yml", "build"): {"packages", "id-token", "attestations"}}
-    if answers.get("deploy_target", "docker-host") == "docker-host":  # each deploy records a GitHub deployment
+                ("deploy.yml", "build"): {"packages", "id-token", "attestations"},
+                ("cleanup-images.yml", "cleanup"): {"packages"}}
+    if answers.get("deploy_target", "swarm") != "none":  # each deploy records a GitHub deployment
         expected |= {key: {"deployments"} for key in (("deploy-env.yml", "deploy"), ("deploy.yml", "staging"),
                                                       ("deploy.yml", "production"), ("rollback.yml", "production"))}
     assert {key: value for key, value in writers.items() if value} == {
@@ -510,15 +511,16 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
     """Git decides the champion, from review to production, over a history of promotions: every job
     in a fresh copy of the repo, as on GitHub, with only git and the registry surviving between runs."""
     # A loose regression bar: new rows reshuffle a small test split, and the gate is not what this follows.
-    s = scenario(level="2", task="classification", project_name="Act History", deploy_target="docker-host",
+    s = scenario(level="2", task="classification", project_name="Act History", deploy_target="swarm",
                  gate_max_drop="0.1")
     s.env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
     s.variables |= {"BASE_IMAGE": docker_base, "ATTEST_PROVENANCE": "true"}
     init_git_repo(s.project)
-    image = f"{REGISTRY}/acme/{s.slug}"
+    image = f"{REGISTRY}/{REPO}"  # named after the repository at run time (github.repository, lowercased)
     deploy_paths = load(s.project / WORKFLOWS / "deploy.yml")["on"]["push"]["paths"]
-    # Deploying to a host is tests/test_deploy.py's; here the environments have no host, so each deploy
-    # job names what is missing and skips. What this test follows is which model gets built and tagged.
+    # Deploying to a swarm is tests/test_deploy.py's; here the environments have no settings, so each
+    # settings job names what is missing and the deploy job never runs (grey on GitHub). What this test
+    # follows is which model gets built and tagged.
     skipped = "skipped: DEPLOY_HOST, DEPLOY_USER, DEPLOY_KNOWN_HOSTS, DEPLOY_SSH_KEY not set"
     staged = [f"deploy to {environment} {skipped}" for environment in ("staging", "production")]
 
@@ -542,8 +544,8 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
 
         # 2. The merge deploys exactly that model: built from champion.json, never retrained.
         deploy = s.act("push", events.push(), "deploy.yml")
-        assert deploy.jobs == {"build": "success", "deploy": "success"}
-        assert "Running stage" not in deploy.job_log("build") and all(s in deploy.job_log("deploy") for s in staged)
+        assert deploy.jobs == {"champion": "success", "build": "success", "settings": "success"}
+        assert "Running stage" not in deploy.job_log("build") and all(s in deploy.job_log("settings") for s in staged)
         assert sorted(pushed()) == sorted([f"{image}:model-v1", f"{image}:sha-{merged}"])
         sbom = json.loads(next((s.store / "sbom").glob("*.spdx.json")).read_text())
         assert {"onnxruntime", "fastapi", "uvicorn"} <= {p["name"] for p in sbom["packages"]}  # ONNX: no sklearn
@@ -561,7 +563,8 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         v2 = champion_of(s.project)
         assert (v2["version"], v2["highest_version"]) == (2, 2) and v2["model_sha256"] != v1["model_sha256"]
         assert v2["training_rows"] > v1["training_rows"]
-        assert s.act("push", events.push(), "deploy.yml").jobs == {"build": "success", "deploy": "success"}
+        redeploy = s.act("push", events.push(), "deploy.yml")
+        assert redeploy.jobs == {"champion": "success", "build": "success", "settings": "success"}
         assert f"{image}:model-v2" in pushed()
 
         # 4. Nothing new since v2: no pull request, and the job summary says why.
@@ -585,7 +588,7 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
 
         # 6. Roll back to v1: production serves v1 at once, and git records it for every later deploy.
         back = s.act("workflow_dispatch", events.workflow_dispatch({"version": "1"}), "rollback.yml")
-        assert back.jobs == {"record": "success", "deploy": "success"} and staged[1] in back.job_log("deploy")
+        assert back.jobs == {"record": "success", "settings": "success"} and staged[1] in back.job_log("settings")
         assert s.pulls()[3]["title"] == "Roll back the champion to v1" and "rollback" in s.pulls()[3]["labels"]
         close_pull(s, 4, merge=True)
         restored = champion_of(s.project)

@@ -573,6 +573,8 @@ def create_pull_request() -> None:
     files = _git(repo, "diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD").splitlines()
     patch = _git(repo, "format-patch", "-1", "--stdout", "HEAD")
     git("checkout", start if start != "HEAD" else head + "~1")  # the real action leaves the base checked out
+    if os.environ.get("ACT_STANDIN_PR_FORBIDDEN") == "true":  # a new repo's default: the branch is pushed, no PR
+        raise Fail("GitHub Actions is not permitted to create or approve pull requests.")
 
     pulls = store("pulls")
     repository = os.environ.get("GITHUB_REPOSITORY", "")

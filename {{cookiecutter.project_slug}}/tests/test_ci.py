@@ -1,5 +1,5 @@
 """The commands the workflows call besides the pipeline: step outputs, the champion record, drift alerts
-(against a local stand-in of GitHub's REST API, loopback only) and the deployment smoke test."""
+(against the tests' one fake GitHub API, github_stub.py, loopback only) and the deployment smoke test."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from github_stub import GitHubStub
 
 from {{ cookiecutter.package_name }} import champion
 from {{ cookiecutter.package_name }}.ci import actions, alerts
@@ -60,33 +61,11 @@ def serve(routes) -> tuple[ThreadingHTTPServer, str, list]:
 
 @pytest.fixture
 def github():
-    """GitHub's dispatch, issue and comment endpoints, with the open issues in `issues`."""
-    issues: list[dict] = []
-
-    def routes(method, path, query, body, headers):
-        if headers.get("Authorization") != f"Bearer {TOKEN}":
-            return 401, {"message": "Requires authentication"}
-        base = f"/repos/{REPO}"
-        if method == "POST" and path == f"{base}/actions/workflows/retrain.yml/dispatches":
-            return 204, None
-        if method == "GET" and path == f"{base}/issues":
-            wanted = set(query.get("labels", [""])[0].split(","))
-            return 200, [i for i in issues if wanted <= {label["name"] for label in i["labels"]}]
-        if method == "POST" and path == f"{base}/issues":
-            issue = {"number": len(issues) + 1, "title": body["title"], "body": body["body"],
-                     "labels": [{"name": name} for name in body["labels"]]}
-            issues.append(issue)
-            return 201, issue
-        if method == "POST" and path.startswith(f"{base}/issues/") and path.endswith("/comments"):
-            return 201, {"id": 1, "body": body["body"]}
-        return 404, {"message": "Not Found"}
-
-    server, url, seen = serve(routes)
-    env = {"GITHUB_API_URL": url, "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": REPO, "GITHUB_REF_NAME": "main",
-           "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42"}
-    yield env, seen, issues
-    server.shutdown()
-    server.server_close()
+    """The tests' one fake GitHub API (github_stub.py): (env for the alert, the stub)."""
+    with GitHubStub(repo=REPO, token=TOKEN, prs=()) as stub:
+        env = {**stub.env(), "GITHUB_REF_NAME": "main", "GITHUB_SERVER_URL": "https://github.com",
+               "GITHUB_RUN_ID": "42"}
+        yield env, stub
 
 
 def write(path: Path, data: dict) -> Path:
@@ -129,43 +108,44 @@ def test_drift_summary_sets_the_output_and_the_job_summary(tmp_path, monkeypatch
 
 
 def test_no_drift_calls_nothing(tmp_path, github):
-    env, seen, _ = github
+    env, stub = github
     assert alerts.alert(write(tmp_path / "d.json", STEADY), env=env)["action"] == "none"
-    assert seen == []
+    assert stub.requests == []
 
 
 def test_drift_starts_retraining_and_keeps_one_issue(tmp_path, github):
-    env, seen, issues = github
+    env, stub = github
     summary = write(tmp_path / "d.json", DRIFTED)
     first = alerts.alert(summary, env=env)
+    issues = stub.state["issues"]
     assert first == {"action": "opened", "issue": 1, "dispatched": "retrain.yml on main",
                      "verdict": alerts.verdict(DRIFTED)}
-    dispatch = seen[0]
-    assert dispatch[:2] == ("POST", f"/repos/{REPO}/actions/workflows/retrain.yml/dispatches")
-    assert dispatch[2]["ref"] == "main" and "https://github.com/acme/demo/actions/runs/42" in dispatch[2]["inputs"][
-        "reason"]
+    dispatch = stub.requests[0]
+    assert (dispatch["method"], dispatch["path"]) == ("POST", f"/repos/{REPO}/actions/workflows/retrain.yml/dispatches")
+    assert dispatch["body"]["ref"] == "main" and "https://github.com/acme/demo/actions/runs/42" in dispatch["body"][
+        "inputs"]["reason"]
     (issue,) = issues
     assert issue["body"].startswith(alerts.MARKER) and issue["labels"] == [{"name": "drift"}]
     assert "`size'\\|<b>`" in issue["body"]  # untrusted column names cannot inject Markdown or HTML
 
     second = alerts.alert(summary, env=env)
     assert second["action"] == "updated" and second["issue"] == 1 and len(issues) == 1
-    assert [(m, p) for m, p, _ in seen[-3:]] == [
+    assert [(r["method"], r["path"]) for r in stub.requests[-3:]] == [
         ("POST", f"/repos/{REPO}/actions/workflows/retrain.yml/dispatches"), ("GET", f"/repos/{REPO}/issues"),
         ("POST", f"/repos/{REPO}/issues/1/comments")]
 
 
 def test_drift_without_new_labels_asks_for_them_and_starts_nothing(tmp_path, github):
-    env, seen, issues = github
+    env, stub = github
     result = alerts.alert(write(tmp_path / "d.json", DRIFTED), labelled_rows=0, env=env)
     assert result["action"] == "opened" and result["dispatched"] is None
-    assert not [s for s in seen if s[1].endswith("/dispatches")]
-    (issue,) = issues
+    assert not [r for r in stub.requests if r["path"].endswith("/dispatches")]
+    (issue,) = stub.state["issues"]
     assert "No retraining was started" in issue["body"] and "Fill in the target column" in issue["body"]
 
 
 def test_drift_alert_rejects_odd_inputs(tmp_path, github):
-    env, seen, _ = github
+    env, stub = github
     summary = write(tmp_path / "d.json", DRIFTED)
     with pytest.raises(PipelineError, match="--workflow"):
         alerts.alert(summary, workflow="../x.yml", env=env)
@@ -173,7 +153,7 @@ def test_drift_alert_rejects_odd_inputs(tmp_path, github):
         alerts.alert(summary, ref="main;rm", env=env)
     with pytest.raises(PipelineError, match="GITHUB_TOKEN"):
         alerts.alert(summary, env={**env, "GITHUB_TOKEN": ""})
-    assert seen == []
+    assert stub.requests == []
 
 
 COLUMNS = [{"name": "size", "dtype": "float64", "minimum": 2.0, "maximum": 4.0, "nullable": False},

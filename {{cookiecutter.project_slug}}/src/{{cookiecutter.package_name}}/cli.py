@@ -104,7 +104,8 @@ def _rollback(args: argparse.Namespace, params: dict) -> int:
     from .ci import actions
 
     record = champion.rollback(args.version)
-    actions.set_outputs({"version": record["version"], "rolled-back-from": record["rolled_back_from"]})
+    actions.set_outputs({"version": record["version"], "rolled-back-from": record["rolled_back_from"],
+                         **({"image": actions.image_name()} if os.environ.get("GITHUB_REPOSITORY") else {})})
     print(f"champion.json: v{record['version']} is the champion again (was v{record['rolled_back_from']}); "
           "commit it so every later deploy serves it")
     return 0
@@ -186,10 +187,36 @@ def _post_comment(args: argparse.Namespace, params: dict) -> int:
 def _champion(args: argparse.Namespace, params: dict) -> int:
     from .ci import actions
 
-    record = actions.champion(args.file)
+    record = actions.champion(args.file, missing_ok=args.missing_ok)
+    if record is None:
+        print(f"no champion yet: {args.file} not found. Merge the first promotion pull request (retrain.yml "
+              "opens it) to make one")
+        return 0
     print(f"champion: {record['model_name']} version {record['version']} (model sha256 "
           f"{str(record.get('model_sha256'))[:12]}, run {record.get('run_id')}, "
           f"trained from {record.get('trained_from')})")
+    return 0
+
+
+def _image_name(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions, setup_github
+
+    env = dict(os.environ)
+    if not env.get("GITHUB_REPOSITORY"):  # locally: the GitHub repository of the origin remote
+        env["GITHUB_REPOSITORY"] = setup_github.origin_repo()
+    image = actions.image_name(env)
+    actions.set_outputs({"image": image})
+    print(image)
+    return 0
+
+
+def _promotion_blocked(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions
+
+    actions.add_summary(actions.PROMOTION_BLOCKED.format(branch=args.branch))
+    print(f"::warning::the promotion pull request was not opened; branch {args.branch} holds the candidate. "
+          "Allow GitHub Actions to create pull requests (Settings > Actions > General, or `setup-github --apply`), "
+          "then re-run this job")
     return 0
 
 
@@ -237,6 +264,13 @@ def _sync_registry(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _setup_github(args: argparse.Namespace, params: dict) -> int:
+    from .ci import setup_github
+
+    setup_github.run(repo=args.repo, apply=args.apply, reviewers=args.reviewer, replace_secrets=args.replace_secrets)
+    return 0
+
+
 def _remote(args: argparse.Namespace, params: dict) -> int:
     from . import remote
 
@@ -244,18 +278,42 @@ def _remote(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
-{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target != 'none' %}
+
+
+def _deploy_settings(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions, deploy
+
+    missing = deploy.check_settings(args.environment, os.environ)
+    actions.set_outputs({"ready": str(not missing).lower()})
+    actions.add_summary(deploy.settings_summary(args.environment, missing))
+    print(f"::notice::deploy to {args.environment} skipped: {', '.join(missing)} not set (docs/deploy.md)"
+          if missing else f"deploy to {args.environment}: settings found")
+    return 0
 
 
 def _deploy(args: argparse.Namespace, params: dict) -> int:
-    from .ci import deploy
+    from .ci import deploy, {{ 'kube' if cookiecutter.deploy_target == 'kubernetes' else 'swarm' }}
 
-    result = deploy.run(args.environment, args.image, args.version, args.compose)
+    result = deploy.run(args.environment, args.image, args.version,
+                        {{ 'kube' if cookiecutter.deploy_target == 'kubernetes' else 'swarm' }}.roll_out)
+    print(f"deployed {result['image']} to {result['environment']}: model v{result['version']} on "
+          f"{result['replicas']} replica(s), at {result['url']}")
+    return 0
+{%- endif %}
+
+{%- if cookiecutter.mlops_level == '2' %}
+
+
+def _cleanup_images(args: argparse.Namespace, params: dict) -> int:
+    from .ci import images
+
+    result = images.cleanup(keep_days=args.keep_days, dry_run=args.dry_run)
     if result["action"] == "skipped":
-        print(f"::warning::{result['reason']}")
+        print(f"::notice::{result['reason']}")
     else:
-        print(f"deployed {result['image']} to {result['environment']}: model v{result['version']} is live in "
-              f"{result['slot']} on {result['host']}, at {result['url']}")
+        print(f"{result['action']} {len(result['deleted'])} image version(s) of {result['image']}; kept "
+              f"{result['kept']}, with every champion version ({result['named'] or 'none yet'})")
     return 0
 {%- endif %}
 
@@ -314,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--expect-pr", help="fail unless the artifact names this PR (when the event knows it)")
     sub = add("champion", _champion, "show the champion recorded in champion.json (in CI also as step outputs)")
     sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub.add_argument("--missing-ok", action="store_true",
+                     help="no champion yet is not an error: output found=false and say what to do next")
+    add("image-name", _image_name, "the serving image's name: registry and $GITHUB_REPOSITORY, lowercased "
+                                   "(in CI also as the step output image)")
+    sub = add("promotion-blocked", _promotion_blocked,
+              "say in the job summary why the promotion pull request was not opened and what to do")
+    sub.add_argument("--branch", default="promote/champion", help="branch that holds the candidate")
     sub = add("drift-summary", _drift_summary,
               "the drift verdict from reports/drift.json (in CI also as step outputs and the job summary)")
     sub.add_argument("--summary", default="reports/drift.json", help="drift summary (default: reports/drift.json)")
@@ -333,17 +398,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("sync-registry", _sync_registry,
               "move the shared registry's @champion alias to the version champion.json names (after a merge)")
     sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub = add("setup-github", _setup_github,
+              "configure the GitHub repository for this level: environments, variables, secrets, permissions "
+              "(a dry run unless --apply; token from GITHUB_TOKEN or GH_TOKEN)")
+    sub.add_argument("--apply", action="store_true", help="make the planned changes (default: only print the plan)")
+    sub.add_argument("--repo", help="owner/name (default: $GITHUB_REPOSITORY, else the origin remote)")
+    sub.add_argument("--reviewer", action="append", metavar="LOGIN",
+                     help="required reviewer of production (repeatable; default: the owner of a personal repo)")
+    sub.add_argument("--replace-secrets", action="store_true",
+                     help="set secrets that already exist again (default: keep them)")
     sub = add("remote", _remote, "pull or push what the .dvc files in git name (data, the champion's model) with "
                                  "the DVC remote, if one is configured (CI)")
     sub.add_argument("action", choices=("pull", "push"))
-{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'docker-host' %}
-    sub = add("deploy", _deploy, "blue/green deploy of an image to an environment's Docker host over SSH "
-                                 "(settings: DEPLOY_* variables, docs/deploy.md)")
+{%- if cookiecutter.mlops_level == '2' %}
+    sub = add("cleanup-images", _cleanup_images, "delete old serving images from ghcr.io, keeping every version "
+                                                 "champion.json has named (GitHub REST API)")
+    sub.add_argument("--keep-days", type=int, default=30, help="keep every image younger than this (default: 30)")
+    sub.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+{%- endif %}
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target != 'none' %}
+    sub = add("deploy-settings", _deploy_settings, "whether an environment's deploy settings are set: step output "
+                                                   "ready=true/false; an error when partly set (docs/deploy.md)")
     sub.add_argument("--environment", required=True, help="environment name, e.g. staging or production")
-    sub.add_argument("--image", required=True, help="image to deploy, registry/name:tag")
+    sub = add("deploy", _deploy, "roll an image out to an environment ({{ cookiecutter.deploy_target }}, docs/deploy.md): "
+                                 "the orchestrator's rolling update, a smoke test, rollback on failure")
+    sub.add_argument("--environment", required=True, help="environment name, e.g. staging or production")
+    sub.add_argument("--image", required=True, help="image to deploy, registry/name:tag (or @sha256:digest)")
     sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
                      help="model version the image must serve (empty: any)")
-    sub.add_argument("--compose", default="deploy/compose.yml", help="compose file (default: deploy/compose.yml)")
 {%- endif %}
     return parser
 

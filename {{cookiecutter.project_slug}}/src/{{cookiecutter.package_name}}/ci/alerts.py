@@ -6,7 +6,7 @@ REST API with $GITHUB_TOKEN: when the current batch carries new labelled rows it
 workflow (workflow_dispatch), which adds them to the training data; without labels a retrain would
 learn nothing new, so the issue asks for them instead. Either way it opens the drift issue, or
 comments on the one already open, so repeated alerts stay in one place. Without drift it does
-nothing. Only the standard library; HTTP goes through the report poster's client (comment.py).
+nothing. Only the standard library; HTTP goes through the one GitHub client (github.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import PipelineError
 from . import actions
-from .comment import DEFAULT_API, GitHub
+from .github import GitHub
 from .report import DRIFT, PACKAGE, code, drift_section, number, run_links
 
 MARKER = f"<!-- {PACKAGE}-drift -->"  # hidden first line of the issue: finds it again
@@ -88,10 +88,7 @@ def comment_body(summary: dict, dispatched: str | None, env: dict | None = None)
 
 def find_issue(client: GitHub, label: str = LABEL) -> dict | None:
     """The open drift issue: it carries the label and starts with our marker (pull requests excluded)."""
-    issues, _ = client.request("GET", f"/repos/{client.repo}/issues?state=open&labels={label}&per_page=100")
-    for issue in issues if isinstance(issues, list) else []:
-        if not isinstance(issue, dict) or "pull_request" in issue:
-            continue
+    for issue in client.open_issues(label):
         if str(issue.get("body") or "").lstrip().startswith(MARKER):
             return issue
     return None
@@ -116,24 +113,20 @@ def alert(
         raise PipelineError(f"--workflow: expected a workflow file name such as {WORKFLOW}, got {workflow!r}")
     if not REF.fullmatch(ref) or ".." in ref:
         raise PipelineError(f"--ref: not a branch name: {ref!r}")
-    client = GitHub(env.get("GITHUB_TOKEN", ""), env.get("GITHUB_REPOSITORY", ""),
-                    env.get("GITHUB_API_URL") or DEFAULT_API)
+    client = GitHub.from_env(env, "a token with actions: write and issues: write")
     links = run_links(env)
     reason = f"drift: share {number(summary.get('drift_share'), 2)}" + (f" ({links['run']})" if links else "")
     dispatched = None
     if labelled_rows is None or labelled_rows > 0:  # None: not counted, so let the retrain decide
-        client.request("POST", f"/repos/{client.repo}/actions/workflows/{workflow}/dispatches",
-                       {"ref": ref, "inputs": {"reason": reason}})
+        client.dispatch(workflow, ref, {"reason": reason})
         dispatched = f"{workflow} on {ref}"
     issue = find_issue(client, label)
     if issue is not None:
         number_ = int(issue["number"])
-        client.request("POST", f"/repos/{client.repo}/issues/{number_}/comments",
-                       {"body": comment_body(summary, dispatched, env)})
+        client.create_comment(number_, comment_body(summary, dispatched, env))
         action = "updated"
     else:
-        created, _ = client.request("POST", f"/repos/{client.repo}/issues",
-                                    {"title": TITLE, "body": issue_body(summary, dispatched, env), "labels": [label]})
-        number_ = int((created or {}).get("number", 0)) if isinstance(created, dict) else 0
+        created = client.create_issue(TITLE, issue_body(summary, dispatched, env), [label])
+        number_ = int(created.get("number", 0))
         action = "opened"
     return {"action": action, "issue": number_, "dispatched": dispatched, "verdict": verdict(summary)}

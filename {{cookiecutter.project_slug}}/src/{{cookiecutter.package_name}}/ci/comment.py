@@ -4,123 +4,20 @@ Runs in the `workflow_run` job that holds a write token and never checks out PR 
 reads comes from the PR's artifact, so it is untrusted: the PR number must be a positive integer,
 the body is cut to GitHub's comment limit and always starts with our hidden marker.
 
-HTTP is urllib from the standard library, on purpose: the one job with write access installs no
-third-party client, and this is four REST calls. Redirects are refused (they would carry the token
-elsewhere), every request has a timeout, and every error names the method, endpoint and status.
-GITHUB_API_URL (set by GitHub Actions; https://api.github.com by default) is honoured, so GitHub
-Enterprise works and tests can point the poster at a local stand-in.
+HTTP goes through the one GitHub client (github.py): the job with write access installs no
+third-party client, and the client retries what GitHub asks to be retried.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from ..errors import PipelineError
-from .report import COMMENT_LIMIT, MARKER, PR_NUMBER_FILE, REPO, parse_pr_number, truncate
+from .github import DEFAULT_API, GitHub, GitHubError  # noqa: F401 (GitHubError: what callers catch)
+from .report import COMMENT_LIMIT, MARKER, PR_NUMBER_FILE, parse_pr_number, truncate
 
-DEFAULT_API = "https://api.github.com"
-PER_PAGE = 100
-MAX_PAGES = 50  # 5,000 comments: far beyond any real pull request
-TIMEOUT = 30  # seconds per request
 MAX_REPORT_BYTES = 4 * 1024 * 1024  # an artifact's report.md larger than this is not read
-LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
-
-
-class GitHubError(PipelineError):
-    """A GitHub API call failed: the message names the method, endpoint and HTTP status."""
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # the 3xx response surfaces as an HTTPError, reported with its endpoint
-
-
-class GitHub:
-    """The issue-comment endpoints of GitHub's REST API, and nothing else."""
-
-    def __init__(self, token: str, repo: str, api_url: str | None = None, timeout: float = TIMEOUT):
-        api_url = (api_url or DEFAULT_API).rstrip("/")
-        parts = urllib.parse.urlsplit(api_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise PipelineError(f"GITHUB_API_URL: expected an http(s) URL, got {api_url!r}")
-        if not REPO.fullmatch(repo or ""):
-            raise PipelineError(f"GITHUB_REPOSITORY: expected owner/name, got {repo!r}")
-        if not token:
-            raise PipelineError("GITHUB_TOKEN is not set: the poster needs a token with pull-requests: write")
-        self.api, self.repo, self.timeout = api_url, repo, timeout
-        self._origin = (parts.scheme, parts.netloc)
-        self._token = token
-        self._opener = urllib.request.build_opener(_NoRedirect)
-
-    def request(self, method: str, path_or_url: str, body: dict | None = None) -> tuple[object, dict]:
-        """(decoded JSON, response headers); GitHubError on any failure."""
-        url = path_or_url if "://" in path_or_url else self.api + path_or_url
-        endpoint = urllib.parse.urlsplit(url).path
-        if urllib.parse.urlsplit(url)[:2] != self._origin:
-            raise GitHubError(f"{method} {url}: refusing to send the token outside {self.api}")
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method, headers={
-            "Accept": "application/vnd.github+json",
-            "Authorization": f"Bearer {self._token}",
-            "X-GitHub-Api-Version": "2022-11-28",
-            "User-Agent": f"{__name__.split('.')[0]}-report-poster",
-            **({"Content-Type": "application/json"} if data is not None else {}),
-        })
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                raw, headers = response.read(), dict(response.headers)
-        except urllib.error.HTTPError as exc:
-            detail = ""
-            try:
-                detail = json.loads(exc.read() or b"{}").get("message", "")
-            except (ValueError, AttributeError):
-                pass
-            hint = {401: " (bad or expired token)", 403: " (the token lacks pull-requests: write, or rate limited)",
-                    404: " (no such repository or pull request, or the token cannot see it)"}.get(exc.code, "")
-            raise GitHubError(
-                f"GitHub API {method} {endpoint} failed: HTTP {exc.code}{hint}" + (f": {detail}" if detail else "")
-            ) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise GitHubError(f"GitHub API {method} {endpoint}: could not reach {self.api}: {reason}") from None
-        try:
-            return (json.loads(raw) if raw else None), headers
-        except ValueError:
-            raise GitHubError(f"GitHub API {method} {endpoint}: the response is not JSON") from None
-
-    def comments(self, pr: int) -> list[dict]:
-        """Every comment on the PR (issue comments), following the Link header page by page."""
-        url: str | None = f"/repos/{self.repo}/issues/{pr}/comments?per_page={PER_PAGE}"
-        found: list[dict] = []
-        for _ in range(MAX_PAGES):
-            if url is None:
-                return found
-            page, headers = self.request("GET", url)
-            if not isinstance(page, list):
-                raise GitHubError(f"GitHub API GET /repos/{self.repo}/issues/{pr}/comments: expected a list")
-            found += [c for c in page if isinstance(c, dict)]
-            links = {k.lower(): v for k, v in headers.items()}.get("link", "")
-            match = LINK_NEXT.search(links)
-            url = match.group(1) if match else None
-        raise GitHubError(f"GitHub API GET /repos/{self.repo}/issues/{pr}/comments: more than {MAX_PAGES} pages")
-
-    def create(self, pr: int, body: str) -> dict:
-        created, _ = self.request("POST", f"/repos/{self.repo}/issues/{pr}/comments", {"body": body})
-        return created if isinstance(created, dict) else {}
-
-    def update(self, comment_id: int, body: str) -> dict:
-        updated, _ = self.request("PATCH", f"/repos/{self.repo}/issues/comments/{comment_id}", {"body": body})
-        return updated if isinstance(updated, dict) else {}
-
-    def pull_head_sha(self, pr: int) -> str:
-        pull, _ = self.request("GET", f"/repos/{self.repo}/pulls/{pr}")
-        return str((pull or {}).get("head", {}).get("sha", "")) if isinstance(pull, dict) else ""
 
 
 def ours(comment: dict, marker: str = MARKER) -> bool:
@@ -172,6 +69,7 @@ def post(
         token if token is not None else env.get("GITHUB_TOKEN", ""),
         repo or env.get("GITHUB_REPOSITORY", ""),
         api_url or env.get("GITHUB_API_URL") or DEFAULT_API,
+        purpose="a token with pull-requests: write",
     )
     if head_sha:
         current = client.pull_head_sha(pr)
@@ -185,9 +83,9 @@ def post(
         comment_id = int(mine[0]["id"])
         if str(mine[0].get("body", "")) == body:
             return {"action": "unchanged", "pr": pr, "comment_id": comment_id, "duplicates": len(mine) - 1}
-        updated = client.update(comment_id, body)
+        updated = client.update_comment(comment_id, body)
         return {"action": "updated", "pr": pr, "comment_id": comment_id, "url": updated.get("html_url"),
                 "duplicates": len(mine) - 1}
-    created = client.create(pr, body)
+    created = client.create_comment(pr, body)
     return {"action": "created", "pr": pr, "comment_id": created.get("id"), "url": created.get("html_url"),
             "duplicates": 0}
