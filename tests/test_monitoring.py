@@ -3,8 +3,9 @@
 Every render: `promtool check config` and `promtool check rules` pass where monitoring/ ships (level 2
 with deploy_target swarm: the stack runs Prometheus), and no other render has the folder. Every alert
 rule is unit-tested with `promtool test rules` on series shaped like the app's /metrics: each fires on
-its condition (labels and annotations as shipped) and stays silent on healthy traffic. A real Prometheus scraping the running app, and an alert firing
-there, are checked in tests/test_docker.py (tests/serving_monitoring.py), on the image it builds.
+its condition (labels and annotations as shipped) and stays silent on healthy traffic. A real
+Prometheus scraping the running app, and an alert firing there, are checked in tests/test_docker.py
+(tests/serving_monitoring.py), on the image it builds.
 """
 
 from __future__ import annotations
