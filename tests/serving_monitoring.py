@@ -89,6 +89,9 @@ def check_image_request_ids_metrics_and_capture(served) -> None:
     replaced = []
     for bad in (b"evil\x01id", b"z" * 300, b"two words"):
         status, headers, payload = raw_request(port, predict_head(port, body, bad), body)
+        if bad == b"evil\x01id" and status == 400:  # httptools refuses a control character before the app
+            assert b"evil" not in payload and "evil" not in headers.get("x-request-id", ""), payload
+            continue
         assert status == 200, payload
         new = headers["x-request-id"]
         assert len(new) == 32 and bad.decode("latin-1") not in payload.decode() and json.loads(payload)[
@@ -350,10 +353,12 @@ def check_killed_worker_loses_no_whole_line(served) -> None:
         work = Path(tmp)
         capture_dir = work / "capture"
         with uvicorn(served.project, capture_dir, work) as (port, process):
-            victim = workers_of(process)[0]
             with ThreadPoolExecutor(1) as pool:
                 running = pool.submit(load, port, served.records, 300, 8, 5)
-                wait_for("the victim's first file", lambda: list(capture_dir.rglob(f"*-{victim}-*.jsonl")), 20)
+                # The victim: a worker that is writing (the kernel may hand every connection to one of them).
+                first = wait_for("a capture file", lambda: sorted(capture_dir.rglob("*.jsonl")), 20)[0]
+                victim = int(first.name.split("-")[3])
+                assert victim in workers_of(process)
                 os.kill(victim, signal.SIGKILL)
                 answers = running.result()
             wait_for("uvicorn to replace the worker",
