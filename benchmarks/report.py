@@ -12,8 +12,9 @@ import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 
-ROW_IDS = [f"S{i}" for i in range(1, 15)] + ["I1", "I2", "I3", "I4"] + [f"P{i}" for i in range(1, 6)] + \
-    [f"D{i}" for i in range(1, 7)] + ["W1", "W2", "W3"] + [f"B{i}" for i in range(1, 6)] + ["M1", "M2"]
+ROW_IDS = [f"S{i}" for i in range(1, 15)] + ["I1", "I2", "I3", "I4"] + [f"O{i}" for i in range(1, 7)] + \
+    [f"P{i}" for i in range(1, 6)] + [f"D{i}" for i in range(1, 7)] + ["W1", "W2", "W3"] + \
+    [f"B{i}" for i in range(1, 6)] + ["M1", "M2"]
 HEADER = ["Row", "Area", "Measure", "Ours", "Baseline", "Ratio", "Goal", "Met"]
 PACKAGES = ("scikit-learn", "pandas", "numpy", "mlflow", "evidently", "dvc", "fastapi", "uvicorn", "pydantic",
             "onnxruntime", "skl2onnx")
@@ -113,6 +114,38 @@ def _image_rows(i: dict) -> list[list]:
     )]
 
 
+def _observability_rows(results: dict) -> list[list]:
+    """O rows: capture + metrics on against off, the runtime choice, disk and memory (observability.py)."""
+    o = results["observability"]
+    on, off, other, memory = o["on"], o["off"], o["other_runtime"], o["memory"]
+    where = o["where"]
+    r_max = ratio(on["max"]["rps"], off["max"]["rps"])
+    r_half = ratio(on["half"]["p99_ms"], off["half"]["p99_ms"])
+    mlflow = results.get("serving", {}).get("mlflow", {}).get("single", {}).get("max", {}).get("rps")
+    r_mlflow = ratio(on["max"]["rps"], mlflow)
+    growth = ratio(memory["rss_bytes"], memory["rss_tenth_bytes"])
+    shipped = "uvloop + httptools" if o["fast_in_image"] else "asyncio + h11"
+    unshipped = "asyncio + h11" if o["fast_in_image"] else "uvloop + httptools"
+    r_runtime = ratio(other["max"]["rps"], on["max"]["rps"])
+    size = f"; they add {num(mb(o['fast_bytes']))} MB" if o["fast_bytes"] else ""
+    return [["Observability", *row] for row in (
+        ["O1", f"1 record: requests/s at max load, capture + metrics on vs off ({where})",
+         num(on["max"]["rps"]), num(off["max"]["rps"]), r_max, ("≥ 0.9×", r_max is not None and r_max >= 0.9)],
+        ["O2", "1 record: p99 at 50% of own max, on vs off (ms; rate in requests/s)",
+         f"{num(on['half']['p99_ms'])} @ {num(on['half']['target_rps'])}",
+         f"{num(off['half']['p99_ms'])} @ {num(off['half']['target_rps'])}", r_half, None],
+        ["O3", "1 record: requests/s with capture + metrics on vs MLflow (S1's baseline, this run)",
+         num(on["max"]["rps"]), num(mlflow), r_mlflow, ("≥ 20×", r_mlflow is not None and r_mlflow >= 20)],
+        ["O4", f"capture: bytes on disk per record (1-record requests; {int(memory['records']):,} records)",
+         num(memory["bytes_per_record"], 0), "", None, None],
+        ["O5", f"resident memory after {memory['requests']:,} captured requests vs after a tenth of them "
+               "(MB, all processes)", num(mb(memory["rss_bytes"])), num(mb(memory["rss_tenth_bytes"])), growth,
+         ("≤ 1.05× (bounded)", growth is not None and growth <= 1.05)],
+        ["O6", f"runtime: the image runs {shipped}; {unshipped} instead, 1 record requests/s at max load, "
+               f"capture + metrics on{size}", num(other["max"]["rps"]), num(on["max"]["rps"]), r_runtime, None],
+    )]
+
+
 def _pipeline_rows(p: dict) -> list[list]:
     suite = p["suite"]
     outcome = f"{suite.get('passed', 0)} passed" + (f", {suite['failed']} failed" if suite.get("failed") else "")
@@ -204,6 +237,7 @@ def rows(results: dict) -> list[list]:
         ("Serving", "serving", [f"S{i}" for i in range(1, 13)], lambda r: _serving_rows(r["serving"])),
         ("Serving", "agreement", ["S13", "S14"], lambda r: _agreement_rows(r["agreement"])),
         ("Image", "image", ["I1", "I2", "I3", "I4"], lambda r: _image_rows(r["image"])),
+        ("Observability", "observability", [f"O{i}" for i in range(1, 7)], _observability_rows),
         ("Pipeline", "pipeline", [f"P{i}" for i in range(1, 6)], lambda r: _pipeline_rows(r["pipeline"])),
         ("Drift", "drift", [f"D{i}" for i in range(1, 7)], lambda r: _drift_rows(*r["drift"])),
         ("Deploy", "deploy", ["W1", "W2", "W3"], lambda r: _deploy_rows(r["deploy"])),

@@ -50,6 +50,14 @@ def check_numbers(rows: dict[str, dict[str, str]]) -> None:
     assert number(rows["S12"]["Ours"]) > 0 and number(rows["S12"]["Baseline"]) > 0
     for row in ("I1", "I2", "I3", "I4", "W1", "W2", "W3"):  # Docker-free
         assert "skipped" in rows[row]["Measure"]
+    # Capture + metrics on vs off: measured on the host in the smoke run (the image in a full one).
+    on_off, half, mlflow, disk, memory, runtime = (rows[f"O{i}"] for i in range(1, 7))
+    assert "host venv" in on_off["Measure"]
+    for row in (on_off, mlflow, runtime):
+        assert number(row["Ours"]) > 0 and number(row["Baseline"]) > 0 and number(row["Ratio"]) > 0
+    assert all(number(side.split(" @ ")[0]) > 0 for side in (half["Ours"], half["Baseline"]))
+    assert 300 < number(disk["Ours"]) < 5000  # one demo record: 30 numbers, ids, times, probabilities
+    assert number(memory["Ours"]) > 50 and number(memory["Baseline"]) > 50
     cold, warm, noop, suite = (number(rows[f"P{i}"]["Ours"]) for i in range(1, 5))
     assert 0 < noop < cold and warm > noop and suite > 0
     assert rows["P4"]["Met"] == "yes" and re.search(r"\d+ passed", rows["P4"]["Measure"])

@@ -11,7 +11,7 @@ monitor reads. A record is one JSON object on one `\\n`-terminated UTF-8 line:
 Files: `<dir>/<YYYY-MM-DD>/predictions-<YYYYMMDDTHH>-<host>-<pid>-<n>.jsonl`, one writer per process,
 rotated by size and time. Each write is whole lines in one `os.write` on an O_APPEND descriptor, and
 a writer never appends after a short write, so a line is whole or absent and a reader skips what
-does not parse. Only the standard library: the serving image imports this.
+does not parse. The standard library and orjson only: the serving image imports this.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import os
 import re
 import socket
@@ -29,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from .errors import PipelineError
 
@@ -40,6 +41,8 @@ FIELDS = ("record_id", "request_id", "time", "source", "model_version", "model_s
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 HASH_KEY_ENV = "CAPTURE_HASH_KEY"  # optional secret: hashed columns become HMACs no dictionary can reverse
 DIR_ENV = "CAPTURE_DIR"  # overrides capture.dir (the image sets /var/lib/capture)
+ENABLED_ENV = "CAPTURE_ENABLED"  # overrides capture.enabled: turn capture off without a new image
+SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 DEFAULTS = {"enabled": True, "sample_rate": 1.0, "dir": "captures", "drop_columns": [], "hash_columns": [],
             "rotate_mb": 64, "rotate_minutes": 60, "queue_size": 10000}
 
@@ -91,6 +94,7 @@ def settings(section: dict | None, where: str = "params.yaml capture", env: dict
 
     if not isinstance(value["enabled"], bool):
         raise PipelineError(f"{where}.enabled: expected true or false, got {value['enabled']!r}")
+    value["enabled"] = switch(ENABLED_ENV, env, value["enabled"])
     directory = env.get(DIR_ENV) or value["dir"]
     if not isinstance(directory, str) or not directory:
         raise PipelineError(f"{where}.dir: expected a folder path, got {directory!r}")
@@ -102,6 +106,16 @@ def settings(section: dict | None, where: str = "params.yaml capture", env: dict
                     drop_columns=drop, hash_columns=hashed, rotate_mb=number("rotate_mb", 0, None),
                     rotate_minutes=number("rotate_minutes", 0, None),
                     queue_size=number("queue_size", 0, None, int))
+
+
+def switch(name: str, env: dict | os._Environ, default: bool) -> bool:
+    """An on/off environment variable: 1/0, true/false, yes/no, on/off; unset or empty: `default`."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in SWITCH:
+        raise PipelineError(f"{name}={env.get(name)!r}: expected one of {', '.join(SWITCH)}")
+    return SWITCH[raw]
 
 
 def check_columns(settings: Settings, names: list[str], where: str = "params.yaml capture") -> None:
@@ -162,24 +176,9 @@ def record(request: str, row: int, inputs: dict, prediction: Any, probabilities:
 
 
 def encode(records: list[dict]) -> bytes:
-    """Whole lines, ready for one os.write. NaN and infinities are not JSON: they are stored as null."""
-    lines = []
-    for item in records:
-        try:
-            lines.append(json.dumps(item, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
-        except ValueError:
-            lines.append(json.dumps(_finite(item), separators=(",", ":"), ensure_ascii=False, allow_nan=False))
-    return ("\n".join(lines) + "\n").encode() if lines else b""
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+    """Whole lines, ready for one os.write. orjson: a tenth of the json module's time on a record (the
+    app encodes every scored row), and NaN or infinities, which are not JSON, become null."""
+    return b"".join(orjson.dumps(item) + b"\n" for item in records)
 
 
 # -------------------------------------------------------------------------------------------------- files
