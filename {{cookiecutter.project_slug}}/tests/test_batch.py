@@ -9,6 +9,7 @@ and leave nothing half-written (an earlier output stays as it was, no temporary 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,7 @@ def set_params(project: Path, **batch) -> dict:
     settings["model"] = {**settings["model"], "family": "random_forest", "params": {"n_estimators": 10}}
     settings["batch"] = {**(settings.get("batch") or {}), **batch}
     settings["capture"] = {**(settings.get("capture") or {}), "dir": "capture"}
+    os.environ.pop("CAPTURE_DIR", None)  # conftest points the app's capture elsewhere; these tests read capture.dir
     (project / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     return settings
 
