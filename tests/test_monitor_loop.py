@@ -37,6 +37,7 @@ import yaml
 from act.harness import init_git_repo
 from act.loopback import free_port
 from capture_files import UTC, write_capture
+from conftest import unavailable
 from PIL import Image
 from test_deploy import (  # noqa: F401 (environment, images, ssh_host, stack_images, swarm: fixtures)
     ENVIRONMENT,
@@ -76,8 +77,7 @@ def get(url: str):
 def chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
     binary = shutil.which("chromium")
     if binary is None:
-        message = "no chromium (Debian package `chromium`; .ci/run installs it)"
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+        unavailable("no chromium (Debian package `chromium`; .ci/run installs it)")
     result = subprocess.run([binary, *CHROMIUM, f"--user-data-dir={profile}", *args, url],
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
