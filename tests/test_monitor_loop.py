@@ -32,7 +32,6 @@ import urllib.request
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 from act.harness import init_git_repo
 from act.loopback import free_port
