@@ -133,6 +133,7 @@ def chunks(path: Path, kind: str, chunk_rows: int, text_columns: list[str]) -> I
             done += batch.num_rows
             yield batch.to_pandas(), done
         return
+    ragged(path)
     with path.open("rb") as handle:
         # Text columns stay text ('007' is a code, not 7); numbers are parsed, and a cell that is not a
         # number leaves its column as text in that chunk, to be rejected by the contract check below.
@@ -143,6 +144,21 @@ def chunks(path: Path, kind: str, chunk_rows: int, text_columns: list[str]) -> I
                 yield chunk, handle.tell()
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise PipelineError(f"{path}: not a readable CSV: {exc}; nothing was written") from None
+
+
+def ragged(path: Path) -> None:
+    """PipelineError naming the first line whose field count differs from the header's. pandas' chunked
+    reader drops the extra fields of a line that starts a chunk without a word, so the stdlib counts them."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = csv.reader(handle)
+            width = len(next(rows, []))
+            for row in rows:
+                if row and len(row) != width:
+                    raise PipelineError(f"{path}: not a readable CSV: line {rows.line_num} has {len(row)} fields, "
+                                        f"the header {width}; nothing was written")
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{path}: not a readable CSV: {exc}; nothing was written") from None
 
 
 def total(path: Path, kind: str) -> tuple[int, str]:
