@@ -394,7 +394,8 @@ class Environment:
         """Prometheus' active scrape targets of the app."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.prometheus}/api/v1/targets", timeout=10) as response:
             active = json.loads(response.read())["data"]["activeTargets"]
-        return [t for t in active if t["labels"].get("job") == "app"]
+        # The scrape job is named after the project; its targets are the ones found through tasks.app.
+        return [t for t in active if t.get("discoveredLabels", {}).get("__meta_dns_name") == "tasks.app"]
 
     def deployments(self) -> list[dict]:
         return json.loads(self.api_state.read_text()).get("deployments", [])

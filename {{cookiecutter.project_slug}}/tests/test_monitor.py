@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import numeric_features
 from test_ci import REPO, github  # noqa: F401  (the fixture)
 
 from {{ cookiecutter.package_name }} import monitoring, reporting
@@ -73,8 +74,9 @@ def test_collect_dedupes_windows_reports_broken_records_and_joins_labels(setup, 
     ids = write_capture(capture, rows, list(target.head(40)), T0, "a1",
                         extra_lines=(b"not json\n", b'{"record_id": "half'))  # a bad line; a writer killed mid-line
     write_capture(capture, rows.head(5), list(target.head(5)), T0, "a1", pid=101)  # the same ids again
+    column = numeric_features(params)[0]  # a text column would take "not a number" as a value
     broken = rows.head(1).copy().astype(object)
-    broken.iloc[0, 0] = "not a number"
+    broken.loc[broken.index[0], column] = "not a number"
     write_capture(capture, broken, [target.iloc[0]], T0 + dt.timedelta(minutes=5), "bad", pid=102)
     write_capture(capture, rows.head(3), list(target.head(3)), T0 - dt.timedelta(days=2), "old", pid=103)
     labels = project / "data/labels"
@@ -88,7 +90,7 @@ def test_collect_dedupes_windows_reports_broken_records_and_joins_labels(setup, 
     assert summary["rows"] == 40 and summary["duplicates"] == 5 and summary["unparsable_lines"] == 2
     assert summary["broken"] == 1
     assert summary["broken_examples"] == [{"record_id": "bad-0", "file": summary["broken_examples"][0]["file"],
-                                           "problem": f"{features.columns[0]}: not a number"}]
+                                           "problem": f"{column}: not a number"}]
     assert summary["labelled"] == 15 and summary["labels"] == 15 and summary["labels_without_record"] == 0
     batch = pd.read_csv(summary["current"])
     assert list(batch.columns) == [*features.columns, params["data"]["target"], *collect.META]
