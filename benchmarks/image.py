@@ -80,11 +80,13 @@ def cold_start(tag: str, runs: int) -> list[float]:
             serving.wait_healthy(port, None, 120)
             times.append(time.perf_counter() - started)
         finally:
-            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+            # -v: the capture volume the image declares goes too
+            subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
     return times
 
 
-def measure(project: Path, package: str, workdir: Path, runs: int) -> dict:
+def measure(project: Path, package: str, workdir: Path, runs: int, observe=None) -> dict:
+    """Build the image, measure it, and hand its tag to `observe` (observability.py) before removing it."""
     for script, timeout in (("engine.sh", 300), ("base_image.sh", 1800)):
         sh(str(DOCKER_DIR / script), timeout=timeout)
     wheels, requirements = project / "build/wheels", project / "build/model/requirements.txt"
@@ -103,6 +105,12 @@ def measure(project: Path, package: str, workdir: Path, runs: int) -> dict:
         parts = sh("docker", "run", "--rm", "--network", "none", "--entrypoint", "du", tag, "-sb",
                    "/opt/venv", "/opt/model").split()
         starts = cold_start(tag, runs)
+        observed = None
+        if observe is not None:
+            try:
+                observed = observe(tag)
+            except Exception as exc:  # its rows say it failed; the image's own rows stand
+                observed = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     finally:
         subprocess.run(["docker", "rmi", "-f", tag, f"{tag}-builder"], capture_output=True, check=False)
     runtime = json.loads((project / "build/model/metadata.json").read_text())["runtime"]
@@ -110,4 +118,4 @@ def measure(project: Path, package: str, workdir: Path, runs: int) -> dict:
             "venv_bytes": int(parts[0]), "model_bytes": int(parts[2]), "build_s": build_s,
             "floor_bytes": dependency_floor(package, wheels, requirements, workdir / "floor-venv"),
             "sklearn_floor_bytes": sklearn_floor(project, package, workdir), "cold_start_s": starts,
-            "cold_start_median_s": statistics.median(starts)}
+            "cold_start_median_s": statistics.median(starts), "observability": observed}

@@ -1,7 +1,7 @@
 """The results as one Markdown table (every row, with goals), plus the machine it ran on.
 
-Rows have stable IDs (S = serving, I = image, P = pipeline, D = drift) so the smoke test can check
-that every row is there and the notes can point at one.
+Rows have stable IDs (S = serving, I = image, P = pipeline, D = drift, W = deploy, B = batch scoring,
+M = monitoring) so the smoke test can check that every row is there and the notes can point at one.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 
-ROW_IDS = [f"S{i}" for i in range(1, 15)] + ["I1", "I2", "I3", "I4"] + [f"P{i}" for i in range(1, 6)] + \
-    [f"D{i}" for i in range(1, 7)] + ["W1", "W2", "W3"]
+ROW_IDS = [f"S{i}" for i in range(1, 15)] + ["I1", "I2", "I3", "I4"] + [f"O{i}" for i in range(1, 7)] + \
+    [f"P{i}" for i in range(1, 6)] + [f"D{i}" for i in range(1, 7)] + ["W1", "W2", "W3"] + \
+    [f"B{i}" for i in range(1, 6)] + ["M1", "M2"]
 HEADER = ["Row", "Area", "Measure", "Ours", "Baseline", "Ratio", "Goal", "Met"]
 PACKAGES = ("scikit-learn", "pandas", "numpy", "mlflow", "evidently", "dvc", "fastapi", "uvicorn", "pydantic",
             "onnxruntime", "skl2onnx")
@@ -113,6 +114,38 @@ def _image_rows(i: dict) -> list[list]:
     )]
 
 
+def _observability_rows(results: dict) -> list[list]:
+    """O rows: capture + metrics on against off, the runtime choice, disk and memory (observability.py)."""
+    o = results["observability"]
+    on, off, other, memory = o["on"], o["off"], o["other_runtime"], o["memory"]
+    where = o["where"]
+    r_max = ratio(on["max"]["rps"], off["max"]["rps"])
+    r_half = ratio(on["half"]["p99_ms"], off["half"]["p99_ms"])
+    mlflow = results.get("serving", {}).get("mlflow", {}).get("single", {}).get("max", {}).get("rps")
+    r_mlflow = ratio(on["max"]["rps"], mlflow)
+    growth = ratio(memory["rss_bytes"], memory["rss_tenth_bytes"])
+    shipped = "uvloop + httptools" if o["fast_in_image"] else "asyncio + h11"
+    unshipped = "asyncio + h11" if o["fast_in_image"] else "uvloop + httptools"
+    r_runtime = ratio(other["max"]["rps"], on["max"]["rps"])
+    size = f"; they add {num(mb(o['fast_bytes']))} MB" if o["fast_bytes"] else ""
+    return [["Observability", *row] for row in (
+        ["O1", f"1 record: requests/s at max load, capture + metrics on vs off ({where})",
+         num(on["max"]["rps"]), num(off["max"]["rps"]), r_max, ("≥ 0.9×", r_max is not None and r_max >= 0.9)],
+        ["O2", "1 record: p99 at 50% of own max, on vs off (ms; rate in requests/s)",
+         f"{num(on['half']['p99_ms'])} @ {num(on['half']['target_rps'])}",
+         f"{num(off['half']['p99_ms'])} @ {num(off['half']['target_rps'])}", r_half, None],
+        ["O3", "1 record: requests/s with capture + metrics on vs MLflow (S1's baseline, this run)",
+         num(on["max"]["rps"]), num(mlflow), r_mlflow, ("≥ 20×", r_mlflow is not None and r_mlflow >= 20)],
+        ["O4", f"capture: bytes on disk per record (1-record requests; {int(memory['records']):,} records)",
+         num(memory["bytes_per_record"], 0), "", None, None],
+        ["O5", f"resident memory after {memory['requests']:,} captured requests vs after a tenth of them "
+               "(MB, all processes)", num(mb(memory["rss_bytes"])), num(mb(memory["rss_tenth_bytes"])), growth,
+         ("≤ 1.05× (bounded)", growth is not None and growth <= 1.05)],
+        ["O6", f"runtime: the image runs {shipped}; {unshipped} instead, 1 record requests/s at max load, "
+               f"capture + metrics on{size}", num(other["max"]["rps"]), num(on["max"]["rps"]), r_runtime, None],
+    )]
+
+
 def _pipeline_rows(p: dict) -> list[list]:
     suite = p["suite"]
     outcome = f"{suite.get('passed', 0)} passed" + (f", {suite['failed']} failed" if suite.get("failed") else "")
@@ -152,6 +185,36 @@ def _drift_rows(small: dict, large: dict) -> list[list]:
     return [["Drift", *row] for row in rows]
 
 
+def _monitor_rows(m: dict) -> list[list]:
+    size = f"{m['records']:,} captured records ({m['bytes'] / 1e6:,.0f} MB of JSON lines)"
+    return [["Monitoring", "M1", f"{size}: collect + monitor (s); collect alone {m['collect_seconds']:.1f} s",
+             num(m["seconds"]), "", None, ("< 30 s", m["seconds"] < 30)],
+            ["Monitoring", "M2", f"{size}: peak memory, ru_maxrss (MB)", num(m["peak_mb"], 0), "", None,
+             ("< 2,048 MB", m["peak_mb"] < 2048)]]
+
+
+def _batch_rows(b: dict) -> list[list]:
+    """B1-B5: `score` against `mlflow models predict` on one file of the demo's columns."""
+    size = f"{b['rows']:,} rows ({b['file_mb']:,.0f} MB CSV)"
+    ours, ml, capture, agree = b["ours"], b["mlflow"], b["ours_capture"], b["agreement"]
+    speed = ratio(ml["seconds"], ours["seconds"])
+    labels = "identical" if b["same_labels_as_mlflow"] else f"{b['disagreements']:,} differ"
+    held = agree["labels_equal"] and agree["max_probability_gap"] <= 1e-5
+    rows = [
+        ["B1", f"{size}: time to score (s); ratio = MLflow / ours", num(ours["seconds"]), num(ml["seconds"]), speed,
+         ("≥ 10× faster", speed is not None and speed >= 10)],
+        ["B2", f"{size}: peak memory, ru_maxrss (MB)", num(ours["peak_mb"], 0), num(ml["peak_mb"], 0),
+         ratio(ours["peak_mb"], ml["peak_mb"]), ("< 1,000 MB", ours["peak_mb"] < 1000)],
+        ["B3", f"{size}: labels, ours vs MLflow's", labels, "", None, ("identical", b["same_labels_as_mlflow"])],
+        ["B4", f"{size}: ours with a capture record per row: time (s), peak (MB)",
+         f"{num(capture['seconds'])} s, {num(capture['peak_mb'], 0)} MB", "", None, None],
+        ["B5", f"held-out split in chunks of 16 ({agree['runtime']}) vs the scikit-learn pipeline in one piece",
+         f"{agree['rows']} rows: labels {'equal' if agree['labels_equal'] else '**differ**'}, probabilities max diff "
+         f"{agree['max_probability_gap']:.1e}", "", None, ("labels equal, ≤ 1e-5", held)],
+    ]
+    return [["Batch", *row] for row in rows]
+
+
 def _missing(area: str, ids: list[str], why: str) -> list[list]:
     return [[area, row_id, why, "", "", None, None] for row_id in ids]
 
@@ -174,9 +237,12 @@ def rows(results: dict) -> list[list]:
         ("Serving", "serving", [f"S{i}" for i in range(1, 13)], lambda r: _serving_rows(r["serving"])),
         ("Serving", "agreement", ["S13", "S14"], lambda r: _agreement_rows(r["agreement"])),
         ("Image", "image", ["I1", "I2", "I3", "I4"], lambda r: _image_rows(r["image"])),
+        ("Observability", "observability", [f"O{i}" for i in range(1, 7)], _observability_rows),
         ("Pipeline", "pipeline", [f"P{i}" for i in range(1, 6)], lambda r: _pipeline_rows(r["pipeline"])),
         ("Drift", "drift", [f"D{i}" for i in range(1, 7)], lambda r: _drift_rows(*r["drift"])),
         ("Deploy", "deploy", ["W1", "W2", "W3"], lambda r: _deploy_rows(r["deploy"])),
+        ("Batch", "batch", [f"B{i}" for i in range(1, 6)], lambda r: _batch_rows(r["batch"])),
+        ("Monitoring", "monitor", ["M1", "M2"], lambda r: _monitor_rows(r["monitor"])),
     )
     for area, key, ids, build in sections:
         if key in results:

@@ -19,7 +19,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import deploy, drift_scale, image, project, report, serving
+from . import batch_scale, deploy, drift_scale, image, monitor_scale, observability, project, report, serving
 
 HERE = Path(__file__).resolve().parent
 REGRESSION = {"mlops_level": "0", "task": "regression", "project_name": "Bench Regression"}
@@ -27,11 +27,16 @@ ANALYSIS_MARK = "<!-- analysis: written by hand; `make bench` keeps everything b
 PRESETS = {
     # workers: one per core. connections: 4 per worker saturates both servers without piling up a queue.
     "full": {"workers": 2, "connections": 8, "seconds": 20.0, "warmup": 3.0, "drift_rows": [100_000, 1_000_000],
-             "cold_starts": 3, "repeats": 50, "suite_args": [], "image": True, "uncompiled": True},
+             "monitor_records": 1_000_000,
+             "cold_starts": 3, "repeats": 50, "suite_args": [], "image": True, "uncompiled": True,
+             "batch_rows": 1_000_000,
+             "captured_requests": 100_000},
     # Drift above 1,000 rows: below that Evidently switches to other tests (KS, chi-squared) than at scale.
     "smoke": {"workers": 1, "connections": 2, "seconds": 1.0, "warmup": 0.3, "drift_rows": [2_000, 3_000],
+              "monitor_records": 5_000,
               "cold_starts": 1, "repeats": 3, "suite_args": ["tests/test_comment.py"], "image": False,
-              "uncompiled": False},
+              "uncompiled": False, "batch_rows": 2_000,
+              "captured_requests": 2_000},
 }
 
 
@@ -105,14 +110,29 @@ def run_all(config: dict, workdir: Path) -> dict:
         clone, package, "demo-model", "diagnosis", workdir, workers=config["workers"],
         connections=config["connections"], seconds=config["seconds"], warmup=config["warmup"]))
     if config["image"]:
-        section("image", lambda: image.measure(clone, package, workdir, config["cold_starts"]))
+        # The capture/metrics rows (O) run against the same image, before it is removed.
+        built = section("image", lambda: image.measure(
+            clone, package, workdir, config["cold_starts"],
+            observe=lambda tag: observability.measure_image(tag, clone, "diagnosis", config)))
+        observed = (built or {}).pop("observability", None)
+        if observed and "error" not in observed:
+            results["observability"] = observed
+        else:
+            results["skipped"]["observability"] = f"failed: {(observed or {}).get('error', 'no image')}"
+            results["errors"]["observability"] = results["skipped"]["observability"]
     else:
         results["skipped"]["image"] = "skipped in the smoke run (Docker-free)"
+        # The same measurements against the image's command on the host, so the code cannot rot.
+        section("observability", lambda: observability.measure_host(clone, package, "diagnosis",
+                                                                    workdir / "observability", config))
     section("drift", lambda: [drift_scale.measure(clone, package, rows) for rows in config["drift_rows"]])
+    section("monitor", lambda: monitor_scale.measure(clone, package, workdir / "monitor", config["monitor_records"]))
     if config["image"]:
         section("deploy", lambda: deploy.measure(workdir))
     else:
         results["skipped"]["deploy"] = "skipped in the smoke run (Docker-free)"
+    section("batch", lambda: batch_scale.measure(clone, package, config["batch_rows"], workdir / "batch",
+                                                 project.env_for(clone)))
     return results
 
 
@@ -179,6 +199,11 @@ def document(results: dict, started: datetime, seconds: float, loads: dict, smok
         "`pip install` of the project wheel and a runtime's requirements from a wheelhouse: I4 gives it for the "
         "image's own set and, as baseline, for the scikit-learn runtime at this run's versions. Cold start = "
         "`docker run` until GET /health answers 200 (polled every 20 ms), a new container each time.",
+        "- Observability (O): prediction capture and /metrics on (the defaults) against off (`CAPTURE_ENABLED=0 "
+        "METRICS_ENABLED=0`), the same image or command switched by environment only, run by "
+        f"`benchmarks/observability.py` with the S rows' workers, loads and durations; O5 keeps loading until "
+        f"{c['captured_requests']:,} requests were captured; O6 runs the other event loop and HTTP parser (the "
+        "host venv's uvloop and httptools mounted into the image, or `UVICORN_LOOP=asyncio UVICORN_HTTP=h11`).",
         f"- Pipeline (P): {project.DEFINITIONS}",
         "  Generated test suite: `pytest -q` in the clone"
         + (f" (smoke: only {' '.join(c['suite_args'])})." if c["suite_args"] else "."),
@@ -190,6 +215,14 @@ def document(results: dict, started: datetime, seconds: float, loads: dict, smok
         "just before detection started was "
         + ", ".join(f"{d['before_mb']:,.0f} MB at {d['rows']:,} rows" for d in results.get("drift", []))
         + " (so a peak equal to it means detection added nothing above holding the data).",
+        "- Batch (B): `benchmarks/batch_scale.py`. The file: the demo data's rows resampled (seeded) with a 1% "
+        "jitter, input columns only, as CSV. Ours = `python -m <pkg> score FILE --no-capture` (the champion "
+        "champion.json names, in the runtime export chose, 100,000 rows a chunk; the export is made before, as "
+        "`score` reuses one of the same bytes); baseline = `mlflow models predict -m models:/<name>/<version> "
+        "-t csv --env-manager local` on the registered version champion.json names. Each command's time is its "
+        "wall time as a child process, start-up included; peak memory is that child's ru_maxrss. B4 is ours with "
+        "a capture record per row. B5: `score --chunk-rows 16` on the held-out split against the champion's "
+        "scikit-learn pipeline in one piece.",
         "",
     ]
     if "pipeline" in results:

@@ -37,9 +37,12 @@ KEEP = {
     "tests/test_alerts.py": LEVEL >= 1,
     "src/{{ cookiecutter.package_name }}/ci/registry.py": LEVEL >= 1,
     "tests/test_registry.py": LEVEL >= 1,
-    ".github/workflows/drift.yml": LEVEL >= 1,
+    ".github/workflows/monitor.yml": LEVEL >= 1,
     ".github/workflows/keepalive.yml": LEVEL >= 1,
     ".github/workflows/sync-registry.yml": LEVEL >= 1,
+    ".github/workflows/batch.yml": LEVEL >= 1,  # scheduled batch scoring with the champion
+    # Signed champions: promotion (level 1+) signs, export and deploys verify; the module stays for export.
+    "tests/test_signing.py": LEVEL >= 1,
     # Level 2, CI/CD automation: PR reports, image build and push, staged deploy, rollback.
     ".github/workflows/pr-report.yml": LEVEL >= 2,
     ".github/workflows/pr-comment.yml": LEVEL >= 2,
@@ -61,6 +64,7 @@ KEEP = {
     "deploy/stack.yml": SWARM,
     "deploy/nginx.conf": SWARM,
     "src/{{ cookiecutter.package_name }}/ci/swarm.py": SWARM,
+    "src/{{ cookiecutter.package_name }}/ci/volumes.py": SWARM,  # collect --environment reads the capture volume
     "monitoring": SWARM,  # Prometheus' configuration and alert rules, run by the stack
     # kubernetes: the Kustomize base and overlays that `kubectl apply -k` runs.
     "deploy/k8s": KUBERNETES,

@@ -71,7 +71,7 @@ def problems(a: dict) -> list[str]:
     for key in ("gate_min_score", "gate_max_drop", "drift_share_threshold"):
         if why := share_problem(a[key]):
             found.append((key, why))
-    for key in ("retrain_cron", "drift_cron"):
+    for key in ("retrain_cron", "drift_cron", "batch_cron"):
         if why := cron_problem(a[key]):
             found.append((key, f"is not a valid cron schedule: {why}"))
     uri = a["mlflow_tracking_uri"]

@@ -50,6 +50,14 @@ def check_numbers(rows: dict[str, dict[str, str]]) -> None:
     assert number(rows["S12"]["Ours"]) > 0 and number(rows["S12"]["Baseline"]) > 0
     for row in ("I1", "I2", "I3", "I4", "W1", "W2", "W3"):  # Docker-free
         assert "skipped" in rows[row]["Measure"]
+    # Capture + metrics on vs off: measured on the host in the smoke run (the image in a full one).
+    on_off, half, mlflow, disk, memory, runtime = (rows[f"O{i}"] for i in range(1, 7))
+    assert "host venv" in on_off["Measure"]
+    for row in (on_off, mlflow, runtime):
+        assert number(row["Ours"]) > 0 and number(row["Baseline"]) > 0 and number(row["Ratio"]) > 0
+    assert all(number(side.split(" @ ")[0]) > 0 for side in (half["Ours"], half["Baseline"]))
+    assert 300 < number(disk["Ours"]) < 5000  # one demo record: 30 numbers, ids, times, probabilities
+    assert number(memory["Ours"]) > 50 and number(memory["Baseline"]) > 50
     cold, warm, noop, suite = (number(rows[f"P{i}"]["Ours"]) for i in range(1, 5))
     assert 0 < noop < cold and warm > noop and suite > 0
     assert rows["P4"]["Met"] == "yes" and re.search(r"\d+ passed", rows["P4"]["Measure"])
@@ -58,6 +66,11 @@ def check_numbers(rows: dict[str, dict[str, str]]) -> None:
         for side in ("Ours", "Baseline"):
             assert number(time_row[side]) > 0 and number(memory[side]) > 50  # a Python with pandas is > 50 MB
         assert re.match(r"\d+ flagged", flagged["Ours"]) and re.match(r"\d+ flagged", flagged["Baseline"])
+    for side in ("Ours", "Baseline"):  # batch scoring: ours and `mlflow models predict` on the same file
+        assert number(rows["B1"][side]) > 0 and number(rows["B2"][side]) > 50
+    assert rows["B3"]["Ours"] == "identical" and rows["B3"]["Met"] == "yes"  # same model, same labels
+    assert rows["B5"]["Met"] == "yes", rows["B5"]  # chunked == the pipeline in one piece, on the held-out split
+    assert re.match(r"[\d.]+ s, \d+ MB", rows["B4"]["Ours"]), rows["B4"]
 
 
 # One test, not several sharing a fixture: under `pytest -n 2` a module fixture would run once per worker.

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import getpass
+import hashlib
 import http.client
 import json
 import os
@@ -393,7 +394,8 @@ class Environment:
         """Prometheus' active scrape targets of the app."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.prometheus}/api/v1/targets", timeout=10) as response:
             active = json.loads(response.read())["data"]["activeTargets"]
-        return [t for t in active if t["labels"].get("job") == "app"]
+        # The scrape job is named after the project; its targets are the ones found through tasks.app.
+        return [t for t in active if t.get("discoveredLabels", {}).get("__meta_dns_name") == "tasks.app"]
 
     def deployments(self) -> list[dict]:
         return json.loads(self.api_state.read_text()).get("deployments", [])
@@ -540,6 +542,15 @@ def act_rollback(project: Path, tmp_path: Path, monkeypatch, version: int, setti
     production["secrets"]["DEPLOY_SSH_KEY"] = "${{ secrets.DEPLOY_SSH_KEY }}"
     (workflows / "rollback.yml").write_text(yaml.safe_dump(rollback, sort_keys=False))
     assert "deploy-env.yml" in act_compatible(repo)
+    # The deploy job checks the champion git names before it rolls out (verify-champion): commit the one the
+    # images serve, as the rollback's pull request would have.
+    model = project / "build/model/model.joblib"
+    if model.is_file():
+        (repo / "champion").mkdir(exist_ok=True)
+        shutil.copy2(model, repo / "champion/model.joblib")
+        (repo / "champion.json").write_text(json.dumps({
+            "model_name": project.name, "version": version, "storage": "git",
+            "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest()}))
     init_git_repo(repo)
     sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                          check=True).stdout.strip()

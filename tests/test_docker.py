@@ -11,7 +11,7 @@ in process by the generated suite. The
 container runs on a free 127.0.0.1 port and every check talks to it over loopback only.
 
 One test, each check a subtest, so the image is built once by one worker under `pytest -n 2`.
-Without a Docker engine the test skips and says why; MLOPS_REQUIRE_DOCKER=1 (set by .ci/run) turns
+Without a Docker engine the test skips and says why; MLOPS_REQUIRE_ALL=1 (set by .ci/run) turns
 the skip into a failure.
 """
 
@@ -35,6 +35,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import serving_monitoring
 from conftest import BASE_IMAGE, DOCKER_DIR, unavailable
 from cookiecutter.main import cookiecutter
 
@@ -165,7 +166,7 @@ def served(request, docker_base, tmp_path) -> Iterator[Served]:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as client:
             yield Served(project, tag, name, client, *held_out(project))
     finally:
-        sh("docker", "rm", "-f", name, check=False)
+        sh("docker", "rm", "-f", "-v", name, check=False)  # -v: the capture volume the image declares
         sh("docker", "rmi", tag, f"{tag}-builder", check=False)
 
 
@@ -293,7 +294,7 @@ def bad_requests(record: dict, column: str, categorical: bool) -> dict[str, tupl
 CHECKS = [check_health_and_metadata, check_image_holds_the_model_metadata,
           check_predictions_equal_the_scikit_learn_pipeline, check_image_has_no_scikit_learn_scipy_or_pandas,
           check_one_json_log_line_per_request, check_runs_as_non_root, check_image_is_clean,
-          check_startup_fails_fast_without_a_model]
+          check_startup_fails_fast_without_a_model, *serving_monitoring.CHECKS]
 
 
 def test_serving_image(served: Served, subtests):

@@ -34,4 +34,5 @@ def test_generated_suite_passes(rendered, level, task):
     summary = result.stdout.strip().splitlines()[-1]
     passed = re.search(r"(\d+) passed", summary)
     assert passed and int(passed.group(1)) >= 30, summary
-    assert "failed" not in summary and "error" not in summary, summary
+    # No skips: CI has everything the generated suite needs, so a skip there would hide an untested part.
+    assert "failed" not in summary and "error" not in summary and "skipped" not in summary, summary

@@ -26,6 +26,7 @@ BAD_ANSWERS = [
     ("retrain_cron", "61 4 * * 1", "'61' in '61' is not in 0-59"),
     ("drift_cron", "0 5 * * funday", "'funday'"),
     ("drift_cron", "*/0 * * * *", "bad step"),
+    ("batch_cron", "0 25 * * *", "'25' in '25' is not in 0-23"),
     ("mlflow_tracking_uri", "ftp://tracking", "must be empty, http(s)://"),
     ("dvc_remote", "hdfs://cluster/path", "must be none, a local path, or an s3://"),
     ("dvc_remote", "", "with no spaces"),

@@ -92,7 +92,7 @@ def test_deploy_sets_the_image_by_digest(project, tmp_path):
     image = f"ghcr.io/acme/{project.name}@{DIGEST}"
     script = (f"from {package}.ci import kube; import sys; "
               f"sys.stdout.write(kube.kustomization('production', {image!r}))")
-    result = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-B", "-c", script], cwd=project, capture_output=True, text=True,
                             env={"PYTHONPATH": "src", "PATH": "/usr/bin:/bin"}, timeout=60)
     assert result.returncode == 0, result.stderr
     wrapper = project / "build/k8s/production"

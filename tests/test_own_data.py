@@ -106,6 +106,7 @@ def use_own_data(project: Path, task: str, frame: pd.DataFrame, target: str, gat
         current.to_csv(project / "data/raw/mine_current.csv", index=False)
         params["drift"]["current"] = "data/raw/mine_current.csv"
     params["mlflow"].update(model_name=f"mine-{task}", experiment=f"mine-{task}")
+    params["slices"]["columns"] = []  # the README's step 2: the demo's slice columns are not in this data
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return params["mlflow"]["model_name"]
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 import yaml
 from act.harness import DUMMY_TOKEN, events, init_git_repo, run_act
-from conftest import render
+from conftest import render, unavailable
 from github_stub import GitHubStub
 
 PR_REPORT = ".github/workflows/pr-report.yml"
@@ -55,7 +55,7 @@ class PrivateLoopback:
 
     def __init__(self):
         if os.geteuid() != 0:
-            pytest.skip("a private network namespace needs root (setns); CI runs as root")
+            unavailable("a private network namespace needs root (setns); CI runs as root")
         self._holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
         self._path = f"/proc/{self._holder.pid}/ns/net"
         ours = os.readlink("/proc/self/ns/net")

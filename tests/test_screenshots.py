@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
+from conftest import unavailable
 from PIL import Image
 
 CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -32,8 +32,7 @@ CDN_PAGE = "<!DOCTYPE html><html><head>{scripts}</head><body>{plot_divs}</body><
 def chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
     binary = shutil.which("chromium")
     if binary is None:
-        message = "no chromium (Debian package `chromium`; .ci/run installs it)"
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+        unavailable("no chromium (Debian package `chromium`; .ci/run installs it)")
     profile.mkdir(parents=True, exist_ok=True)  # a fresh profile per page: nothing cached between them
     result = subprocess.run([binary, *CHROMIUM, f"--user-data-dir={profile}", *args, page.as_uri()],
                             capture_output=True, text=True, timeout=120)

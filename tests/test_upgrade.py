@@ -287,3 +287,54 @@ def test_template_that_git_cannot_give_back_is_refused(tmp_path, capfd, repo):
     assert f"ERROR: the template at {template} {why}" in err, err
     assert "git clone" in err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_scheduled_template_update_opens_one_pull_request_under_act(template_repo, tmp_path):
+    """template-update.yml on its schedule, under act, against a local template commit: `cruft check`, then
+    `cruft update`, and one pull request listing the changed files and the conflict."""
+    sys.path.insert(0, str(TEMPLATE / "tests"))
+    from act.harness import act_compatible, events, init_git_repo, run_act
+
+    template = tmp_path / "mlops-template"
+    sh(["git", "clone", "-q", str(template_repo), str(template)], tmp_path)
+    project = render(template, tmp_path / "project", mlops_level="0")
+    act_compatible(project)
+    init_git_repo(project)
+    package = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package_name"]
+    env = {"PYTHONPATH": "src", "CI_PREINSTALLED": "true",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    params = project / "params.yaml"
+    params.write_text(replace_once(r"^(\s*test_size:) [0-9.]+", r"\1 0.3", params.read_text()))  # the user's
+    commit(project, "Our test split")
+
+    # Nothing new in the template: the command says so and changes nothing.
+    same = sh([sys.executable, "-m", package, "template-update"], project, env=env)
+    assert same.stdout.startswith("up to date with the template") and not sh(["git", "status", "--porcelain"],
+                                                                             project).stdout
+
+    slug = template / "{{cookiecutter.project_slug}}"
+    (slug / "params.yaml").write_text(replace_once(r"^(\s*test_size:) [0-9.]+", r"\1 0.2",
+                                                   (slug / "params.yaml").read_text()))  # conflicts with the user's
+    make_line = change_first_line(slug / "Makefile", r"^#.*$", " (template v2)")  # merges cleanly
+    (slug / "docs/upgrading.md").write_text("# A new page\n")  # a new file
+    new_commit = commit(template, "Template v2")
+
+    run = run_act(project, "schedule", events.schedule("0 7 * * 1"), workflow=".github/workflows/template-update.yml",
+                  env=env, store_dir=tmp_path / "store", timeout=600)
+    assert run.ok and run.jobs == {"update": "success"}, run.log[-6000:]
+    (pull,) = [json.loads(p.read_text()) for p in (tmp_path / "store/pulls").glob("*.json")]
+    assert pull["head"] == "template/update" and pull["base"] == "main" and pull["labels"] == ["template-update"]
+    assert pull["title"] == f"Template update to {new_commit[:12]} (conflicts to resolve)"
+    assert set(pull["files"]) == {".cruft.json", "params.yaml", "Makefile", "docs/upgrading.md"}
+    assert "### ⚠ 1 file(s) with conflicts to resolve before merging\n" in pull["body"]
+    assert "- `params.yaml`\n" in pull["body"] and "- `Makefile`\n" in pull["body"]
+    assert "- `docs/upgrading.md`\n" in pull["body"] and "- `params.yaml` (conflicts)\n" in pull["body"]
+    patch = (tmp_path / "store/pulls" / f"{pull['number']}.patch").read_text()
+    assert re.search(r"^\+<<<<<<< .*\n[ +]\s*test_size: 0\.3\n\+=======\n\+\s*test_size: 0\.2\n\+>>>>>>> ", patch, re.M)
+    assert f"+{make_line}" in patch and f'"commit": "{new_commit}"' in patch
+    assert f"the template moved from {template_repo_head(template_repo)[:12]} to {new_commit[:12]}" in \
+        run.summaries["update"]
+
+
+def template_repo_head(repo: Path) -> str:
+    return sh(["git", "rev-parse", "HEAD"], repo).stdout.strip()

@@ -13,13 +13,16 @@ scenario on its own fresh render, so `pytest -n 2` runs each once:
 - level 0: ci.yml on push (lint, tests, data checks); train.yml by workflow_dispatch, with artifacts;
 - level 0: container.yml builds the serving image for real (Docker);
 - level 1: the schedule runs retrain.yml (gate passes; promotion PR with champion.json and metrics),
-  drift.yml on a drifted batch (report; retrain.yml dispatched; one issue, commented on by a second
-  run) and keepalive.yml; then an impossible gate threshold fails training and proposes nothing;
+  batch.yml (skipped with a job summary: no champion yet),
+  monitor.yml on drifted, labelled captured predictions (report; retrain.yml dispatched; one issue,
+  commented on by a second run; without labels the issue asks for them; a window without records says
+  "no traffic") and keepalive.yml; then an impossible gate threshold fails training and proposes nothing;
 - level 2: pr-report.yml on pull_request, then pr-comment.yml on workflow_run posts the report;
 - level 2: a history of promotions, every job in a fresh copy of the repo (test_level2_champion_history):
   deploy.yml builds and pushes exactly the image of the merged champion (commit and model-version
-  tags), and its settings jobs, with nothing configured, name the missing settings and the deploy jobs
-  never run; the real Swarm deploys and rollback.yml's deploy run in tests/test_deploy.py, over an sshd.
+  tags), batch.yml scores a file with it (predictions, summary and capture records as the artifact), and its
+  settings jobs, with nothing configured, name the missing settings and the deploy jobs never run; the real
+  Swarm deploys and rollback.yml's deploy run in tests/test_deploy.py, over an sshd.
 
 The GitHub API calls (dispatch, issues, comments, enable) go to a stand-in inside act's namespace,
 and `docker run --network host` deployments are reached through a bridge (tests/act/loopback.py).
@@ -29,6 +32,7 @@ The workflows' setup action is skipped: this interpreter's environment already h
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -44,6 +48,7 @@ import pytest
 import yaml
 from act.harness import act_binary, act_compatible, events, init_git_repo, read_pins, run_act
 from act.loopback import Loopback
+from capture_files import UTC, write_capture
 from conftest import COMBOS, TEMPLATE, render, unavailable
 
 REPO = "acme/demo"  # init_git_repo's origin: github.repository under act
@@ -55,8 +60,10 @@ SHA_USES = re.compile(r"^\s*(?:-\s*)?uses:\s*([^@\s]+)@(\S+)(.*)$")
 PERMISSION = re.compile(r"^\s+(?:actions|attestations|checks|contents|deployments|id-token|issues|packages|pages|"
                         r"pull-requests|security-events|statuses):\s*(?:read|write|none)\s*(#.*)?$")
 PR_WORKFLOWS = {"ci.yml", "container.yml", "pr-report.yml"}  # superseded runs are cancelled
-PR_OPENERS = {("retrain.yml", "propose"), ("rollback.yml", "record")}  # push a branch, open a pull request
-NEVER_CANCELLED = {"train.yml", "retrain.yml", "drift.yml", "deploy.yml", "deploy-env.yml", "rollback.yml"}
+PR_OPENERS = {("retrain.yml", "propose"), ("rollback.yml", "record"),
+              ("template-update.yml", "update")}  # push a branch, open a pull request
+NEVER_CANCELLED = {"train.yml", "retrain.yml", "monitor.yml", "deploy.yml", "deploy-env.yml", "rollback.yml",
+                   "batch.yml"}
 
 
 def tool(name: str) -> str:
@@ -104,10 +111,11 @@ def test_permissions_are_least_privilege_and_explained(rendered, level, task):
     writers = {(n, j): set(k for k, v in job["permissions"].items() if v == "write")
                for n, doc in workflows(project).items() for j, job in doc["jobs"].items()}
     expected = {**{key: {"contents", "pull-requests"} for key in PR_OPENERS},
-                ("drift.yml", "alert"): {"actions", "issues"},
+                ("monitor.yml", "alert"): {"actions", "issues"},
                 ("keepalive.yml", "enable"): {"actions"},
                 ("pr-comment.yml", "comment"): {"pull-requests"},
                 ("deploy.yml", "build"): {"packages", "id-token", "attestations"},
+                ("retrain.yml", "propose"): {"contents", "pull-requests", "id-token"},  # keyless model signing
                 ("cleanup-images.yml", "cleanup"): {"packages"}}
     if answers.get("deploy_target", "swarm") != "none":  # each deploy records a GitHub deployment
         expected |= {key: {"deployments"} for key in (("deploy-env.yml", "deploy"), ("deploy.yml", "staging"),
@@ -371,56 +379,85 @@ def test_level0_container_build_check(scenario, docker_base, wheelhouse):
 # --------------------------------------------------------------------------- under act: level 1
 
 
-def test_level1_retrain_promote_drift_and_keepalive(scenario):
+def test_level1_retrain_promote_monitor_and_keepalive(scenario, tmp_path):
     s = scenario(level="1", task="classification", project_name="Act One", gate_min_score="0.9")
     drifted_batch(s.project, "classification")
+    # Production's captured predictions: the drifted rows, all predicted as one class, and labels for them.
+    capture, batch = tmp_path / "capture", pd.read_csv(s.project / "data/raw/breast_cancer_current.csv")
+    ids = write_capture(capture, batch.drop(columns=["diagnosis"]), ["benign"] * len(batch),
+                        dt.datetime(2026, 11, 2, 10, tzinfo=UTC), "prod")
+    (s.project / "data/labels").mkdir(parents=True)
+    (s.project / "data/labels/week45.csv").write_text("record_id,diagnosis\n" + "".join(
+        f"{i},{v}\n" for i, v in zip(ids, batch["diagnosis"], strict=True)))
+    s.variables["MONITOR_SOURCE"] = str(capture)
     init_git_repo(s.project)
 
-    # The weekly schedule: retrain.yml, drift.yml and keepalive.yml all run, as on GitHub.
+    # The weekly schedule: retrain.yml, monitor.yml, keepalive.yml and template-update.yml all run, as on GitHub
+    # (act ignores the cron values). The last compares with this template checkout: tests/test_upgrade.py
+    # follows it through a template commit.
     scheduled = s.act("schedule", events.schedule(RETRAIN_CRON))
-    assert scheduled.jobs == {"train": "success", "propose": "success", "detect": "success",
-                              "alert": "success", "enable": "success"}
+    # batch.yml's schedule too: no champion yet, so its scoring job is skipped and the summary says what to do.
+    assert scheduled.jobs == {"train": "success", "propose": "success", "settings": "success", "monitor": "success",
+                              "alert": "success", "enable": "success", "update": "success", "plan": "success"}
+    assert scheduled.summaries["update"].startswith("**Template:** ")
+    assert "No champion yet" in scheduled.summaries["plan"] and scheduled.outputs["plan"]["plan"]["ready"] == "false"
     candidate = s.artifact(scheduled, "candidate")
     assert json.loads((candidate / "reports/gate.json").read_text())["passed"] is True
     assert (candidate / "mlflow.db").is_file() and (candidate / "models/model.joblib").is_file()
     assert "Gate" in scheduled.summaries["train"]  # the report in the job summary
-    (pull,) = s.pulls()
+    (pull,) = [p for p in s.pulls() if p["head"] != "template/update"]
     assert pull["head"] == "promote/champion" and pull["base"] == "main" and pull["operation"] == "created"
     # The drifted batch is labelled: its rows joined the training data, in the same pull request.
-    assert {"champion.json", "champion/model.joblib", "metrics/metrics.json", "data/raw/breast_cancer.csv"} <= set(
-        pull["files"])
+    assert {"champion.json", "champion/model.joblib", "metrics/metrics.json", "data/raw/breast_cancer.csv",
+            "reports/model_card.md"} <= set(pull["files"])
+    assert "<summary><b>Model card</b>" in pull["body"]
+    # No signing set up: the champion is unsigned, and the job summary says so once.
+    assert "champion/model.joblib.sig" not in pull["files"]
+    assert scheduled.summaries["propose"].count("no model signing set up") == 1
     assert pull["body"].startswith(f"<!-- {s.package}-report -->") and "promotion" in pull["labels"]
     patch = (s.store / "pulls/1.patch").read_text(errors="replace")
     assert '"version": 1' in patch and "f1_macro" in patch
+    data_diff = patch.split("diff --git a/data/raw/breast_cancer.csv", 1)[1].split("\ndiff --git", 1)[0]
+    changed = [line for line in data_diff.splitlines()[4:] if line[:1] in "+-"]
+    assert changed and all(line.startswith("+") for line in changed)  # the training data: only added lines
 
-    drift = s.artifact(scheduled, "drift-report")
-    assert json.loads((drift / "drift.json").read_text())["dataset_drift"] is True
-    assert (drift / "drift.html").is_file() and "Dataset drift" in scheduled.summaries["detect"]
+    monitored = s.artifact(scheduled, "monitoring-report")
+    report = json.loads((monitored / "monitor.json").read_text())
+    assert report["status"] == "ok" and report["rows"] == len(batch) and report["drift"]["dataset_drift"] is True
+    assert report["labelled"] == len(batch) and report["performance"]["below"] is True
+    assert (monitored / "monitor.html").is_file() and "data drift" in scheduled.summaries["monitor"]
     state = s.loop.state()
     (dispatch,) = state["dispatches"]
     assert dispatch["workflow"] == "retrain.yml" and dispatch["ref"] == "main"
-    assert dispatch["inputs"]["reason"].startswith("drift: share")
+    assert dispatch["inputs"]["reason"] == f"monitoring: {len(batch)} new labelled production row(s)"
     (issue,) = state["issues"]
-    assert issue["title"] == "Data drift detected" and issue["labels"] == [{"name": "drift"}]
-    assert issue["body"].startswith(f"<!-- {s.package}-drift -->")
-    assert sorted(state["enabled"]) == ["drift.yml", "keepalive.yml", "retrain.yml"]
+    assert issue["title"] == "Production monitoring: drift or accuracy drop"
+    assert issue["labels"] == [{"name": "monitoring"}] and issue["body"].startswith(f"<!-- {s.package}-monitor -->")
+    assert "under the gate's threshold" in issue["body"] and "Retraining was requested" in issue["body"]
+    assert sorted(state["enabled"]) == ["keepalive.yml", "monitor.yml", "retrain.yml", "template-update.yml"]
 
     # Still drifting on the next run: retraining is requested again, the same issue gets a comment.
-    again = s.act("workflow_dispatch", events.workflow_dispatch(), "drift.yml")
-    assert again.jobs == {"detect": "success", "alert": "success"}
+    since = {"since": "2026-11-01T00:00:00Z"}  # act keeps no history between runs: the window is explicit
+    again = s.act("workflow_dispatch", events.workflow_dispatch(since), "monitor.yml")
+    assert again.jobs == {"settings": "success", "monitor": "success", "alert": "success"}
     state = s.loop.state()
     assert len(state["dispatches"]) == 2 and len(state["issues"]) == 1
     (comment,) = state["comments"]
-    assert comment["issue"] == 1 and comment["body"].startswith(f"<!-- {s.package}-drift -->")
+    assert comment["issue"] == 1 and comment["body"].startswith(f"<!-- {s.package}-monitor -->")
     assert all(r["authorized"] for r in s.loop.requests())
 
-    # Drifting, but production's rows carry no labels yet: a retrain would learn nothing, so none starts.
-    drifted_batch(s.project, "classification", labelled=False)
-    s.commit("The current batch, unlabelled")
-    unlabelled = s.act("workflow_dispatch", events.workflow_dispatch(), "drift.yml")
-    assert unlabelled.jobs == {"detect": "success", "alert": "success"}
+    # Drifting, but no labels: a retrain would learn nothing, so none starts and the issue asks for labels.
+    s.git("rm", "-q", "data/labels/week45.csv")
+    s.commit("No labels yet")
+    unlabelled = s.act("workflow_dispatch", events.workflow_dispatch(since), "monitor.yml")
+    assert unlabelled.jobs == {"settings": "success", "monitor": "success", "alert": "success"}
     state = s.loop.state()
     assert len(state["dispatches"]) == 2 and "No retraining was started" in state["comments"][-1]["body"]
+
+    # A window without traffic says so, and alerts nobody.
+    quiet = s.act("workflow_dispatch", events.workflow_dispatch({"since": "2026-11-20T00:00:00Z"}), "monitor.yml")
+    assert quiet.jobs == {"settings": "success", "monitor": "success"}
+    assert "No traffic" in quiet.summaries["monitor"] and len(s.loop.state()["comments"]) == 2
 
     # A deliberately failing candidate: the gate's bar is out of reach, so training fails and
     # nothing is promoted (no new pull request, no champion.json).
@@ -433,7 +470,8 @@ def test_level1_retrain_promote_drift_and_keepalive(scenario):
     verdict = json.loads((s.artifact(failed, "candidate") / "reports/gate.json").read_text())
     assert verdict["passed"] is False and "below the minimum 1.01" in verdict["reasons"][0]
     assert not (s.artifact(failed, "candidate") / "reports/registration.json").exists()
-    assert len(s.pulls()) == 1 and "gate failed" in failed.job_log("train")
+    assert [p["head"] for p in s.pulls() if p["head"] != "template/update"] == ["promote/champion"]
+    assert "gate failed" in failed.job_log("train")
 
 
 # --------------------------------------------------------------------------- under act: level 2
@@ -552,6 +590,20 @@ def test_level2_champion_history(scenario, docker_base, wheelhouse):
         assert "scikit-learn" not in {p["name"] for p in sbom["packages"]}
         (attestation,) = [json.loads(p.read_text()) for p in (s.store / "attestations").glob("*.json")]
         assert attestation["statement"]["subject"][0]["name"] == image
+
+        # Batch scoring by hand with that champion: no DVC remote, so the predictions are the run's artifact.
+        current = yaml.safe_load((s.project / "params.yaml").read_text())["drift"]["current"]
+        rows = len(pd.read_csv(s.project / current))
+        scored = s.act("workflow_dispatch", events.workflow_dispatch({"input": current}), "batch.yml")
+        assert scored.jobs == {"plan": "success", "score": "success"}
+        predictions = s.artifact(scored, "predictions")
+        frame = pd.read_parquet(predictions / "predictions.parquet")
+        assert len(frame) == rows and set(frame["model_version"]) == {1}
+        assert set(frame["model_sha256"]) == {v1["model_sha256"]}
+        assert json.loads((predictions / "predictions.summary.json").read_text())["scored"] == rows
+        assert len(list((predictions / "capture").rglob("predictions-*.jsonl"))) == 1
+        summary = scored.summaries["score"]
+        assert f"| Scored | {rows} |" in summary and "v1" in summary and "Training share" in summary
 
         # 3. New labelled data: retrained on it, proposed and merged as v2, deployed under a new tag.
         new_labelled_rows(s.project, 40)

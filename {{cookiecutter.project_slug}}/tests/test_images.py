@@ -35,7 +35,8 @@ def history(tmp_path):
     return repo
 
 
-def test_cleanup_keeps_every_champion_and_deletes_the_rest(history, tmp_path):
+def test_cleanup_keeps_every_champion_and_deletes_the_rest(history, tmp_path, monkeypatch):
+    monkeypatch.setattr(images.actions, "REGISTRY", "ghcr.io")  # whatever registry this project was generated with
     with GitHubStub(repo=REPO, token=TOKEN, prs=()) as stub:
         package = "demo"
         kept = {stub.add_package_version(package, ["sha-" + "a" * 40, "model-v1"], OLD),

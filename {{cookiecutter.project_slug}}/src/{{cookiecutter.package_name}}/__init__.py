@@ -8,9 +8,10 @@ import each other, directly or through others:
     ci                       what the workflows call: step outputs, the PR report, alerts, deploys
     serving                  export, the runtimes, the HTTP app, the smoke test (ci's deploy uses it)
     stages                   one module per DVC stage
-    champion, tracking, contract, config, remote, reporting
+    champion, tracking, contract, config, remote, reporting, capture, monitoring, signing, slices
                              the shared parts: the champion in git, MLflow, schema.yaml, params.yaml,
-                             the DVC remote, the report templates
+                             the DVC remote, the report templates, the prediction-capture record,
+                             monitoring's verdict, signed champions, slice metrics
     paths                    every file the project reads or writes, by name
     errors                   the errors the CLI turns into messages and exit codes
 

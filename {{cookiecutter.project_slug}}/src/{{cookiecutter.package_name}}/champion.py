@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import PipelineError
-from .paths import CHAMPION, CHAMPION_MODEL
+from .paths import CHAMPION, CHAMPION_MODEL, CHAMPION_SIGNATURE
 
 GIT_SIZE_WARNING = 50 * 1024 * 1024  # GitHub warns above 50 MB and refuses files above 100 MB
 
@@ -86,3 +86,48 @@ def fetch(record: dict) -> Path:
         raise PipelineError(f"{path}: sha256 {found} differs from champion.json's {record.get('model_sha256')}: "
                             "refusing to use a model that is not the recorded champion")
     return path
+
+
+def history(path: Path | str = CHAMPION) -> list[tuple[str, dict]]:
+    """(commit, record) for every commit that changed champion.json, newest first."""
+    log = git("log", "--format=%H", "--", str(path))
+    if log.returncode != 0:
+        raise PipelineError(f"{path}: cannot read its git history: {log.stderr.strip()}")
+    found = []
+    for commit in log.stdout.split():
+        shown = git("show", f"{commit}:{path}")
+        if shown.returncode == 0:  # absent in a commit that deleted it
+            found.append((commit, parse(shown.stdout, f"{commit[:12]}:{path}")))
+    return found
+
+
+def at_version(version: int, folder: Path) -> tuple[dict, Path]:
+    """(record, model file in `folder`, with its signature beside it if it had one) of champion `version`, from the
+    commit that made it the champion: what a deploy of the image model-v<version> must check (git history, or the
+    DVC remote for the bytes)."""
+    for commit, record in history():
+        if record["version"] != version:
+            continue
+        source = Path(record.get("model_path") or CHAMPION_MODEL)
+        path = Path(folder) / source.name
+        if record.get("storage") == "dvc":
+            got = subprocess.run(["dvc", "get", ".", str(source), "--rev", commit, "-o", str(path), "--force"],
+                                 capture_output=True, text=True, check=False)
+            if got.returncode != 0:
+                raise PipelineError(f"{commit[:12]}:{source}: `dvc get` failed: {got.stderr.strip()[-500:]}")
+        else:
+            shown = git("show", f"{commit}:{source}", text=False)
+            if shown.returncode != 0:
+                raise PipelineError(f"{commit[:12]}:{source}: not in git, so version {version} cannot be checked")
+            path.write_bytes(shown.stdout)
+        signature = git("show", f"{commit}:{CHAMPION_SIGNATURE}", text=False)
+        if signature.returncode == 0:
+            path.with_name(path.name + ".sig").write_bytes(signature.stdout)
+        found = sha256_file(path)
+        if found != record.get("model_sha256"):
+            raise PipelineError(f"{commit[:12]}:{source}: sha256 {found} differs from that commit's champion.json "
+                                f"({record.get('model_sha256')}): refusing to use it")
+        return record, path
+    raise PipelineError(f"{CHAMPION}: no commit in this clone's history made version {version} the champion "
+                        "(a shallow clone needs `git fetch --unshallow`)")
+

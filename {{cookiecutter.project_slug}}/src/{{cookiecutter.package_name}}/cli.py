@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import sys
+from pathlib import Path
 
 from . import paths
 from .config import load_params, primary_metric
@@ -71,6 +72,13 @@ def _evaluate(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _model_card(args: argparse.Namespace, params: dict) -> int:
+    from .stages import card
+
+    print(f"model card written to {card.run(params)}")
+    return 0
+
+
 def _gate(args: argparse.Namespace, params: dict) -> int:
     from .stages import gate
 
@@ -100,7 +108,8 @@ def _promote(args: argparse.Namespace, params: dict) -> int:
     actions.set_outputs({"promoted": "true", "version": record["version"]})
     actions.add_summary(f"**Proposed as champion v{record['version']}:** {metric} {record['metrics'].get(metric)} "
                         f"(model sha256 `{record['model_sha256'][:12]}`, {record['storage']} storage)"
-                        + (f"; replaces v{result['replaces']}." if result["replaces"] else "; the first champion."))
+                        + (f"; replaces v{result['replaces']}." if result["replaces"] else "; the first champion.")
+                        + (f" Signed by {record['signed_by']}." if record.get("signed_by") else ""))
     verb = "would propose" if args.check else "proposed"
     print(f"{verb} {record['model_name']} v{record['version']} as champion (model sha256 "
           f"{record['model_sha256'][:12]}, {record['storage']} storage)" + ("" if args.check else ": champion.json"))
@@ -166,6 +175,41 @@ def _serve(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions
+    from .ci import batch as batch_ci
+    from .serving import batch
+
+    summary = batch.run(params, args.input, args.out, model=args.model, output_format=args.format,
+                        chunk_rows=args.chunk_rows, record=not args.no_capture)
+    actions.set_outputs({"rows": summary["rows"], "scored": summary["scored"], "rejected": summary["rejected"],
+                         "output": summary["output"]})
+    actions.add_summary(batch_ci.summary_markdown(summary))
+    model = summary["model"]
+    version = f"v{model['version']}" if model["version"] is not None else model["alias"]
+    print(f"scored {summary['scored']} of {summary['rows']} row(s) of {summary['input']} with {model['name']} "
+          f"{version} ({model['runtime']}) in {summary['seconds']:.1f} s: {summary['output']}"
+          + (f"; {summary['rejected']} rejected: {summary['rejects']}" if summary["rejected"] else "")
+          + (f"; {summary['capture']['records']} capture record(s) in {summary['capture']['dir']}"
+             if summary["capture"] else ""))
+    return 0
+
+
+def _score_plan(args: argparse.Namespace, params: dict) -> int:
+    from .ci import batch as batch_ci
+
+    result = batch_ci.plan(params, args.input)
+    print(f"ready to score {result['input']}" if result["ready"] else result["reason"])
+    return 0
+
+
+def _publish_predictions(args: argparse.Namespace, params: dict) -> int:
+    from .ci import batch as batch_ci
+
+    print(batch_ci.publish(args.folder)["message"])
+    return 0
+
+
 def _report(args: argparse.Namespace, params: dict) -> int:
     from .ci import report
 
@@ -202,6 +246,23 @@ def _champion(args: argparse.Namespace, params: dict) -> int:
     print(f"champion: {record['model_name']} version {record['version']} (model sha256 "
           f"{str(record.get('model_sha256'))[:12]}, run {record.get('run_id')}, "
           f"trained from {record.get('trained_from')})")
+    return 0
+
+
+def _verify_champion(args: argparse.Namespace, params: dict) -> int:
+    import tempfile
+
+    from . import champion, signing
+
+    record = champion.read(args.file)
+    with tempfile.TemporaryDirectory() as folder:
+        if args.version is None or args.version == record["version"]:
+            path = champion.fetch(record)
+        else:  # a rollback deploys an earlier champion: check it as the commit that made it recorded it
+            record, path = champion.at_version(args.version, Path(folder))
+        signed_by = signing.check(params, path)
+    print(f"champion v{record['version']}: sha256 matches champion.json; "
+          + (f"signed by {signed_by}" if signed_by else "not signed (no signing set up; docs/security.md)"))
     return 0
 
 
@@ -252,6 +313,136 @@ def _drift_alert(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
+def _capture_source(args: argparse.Namespace, params: dict) -> tuple[str, str]:
+    """Where the captured predictions are: ("source", folder or URL), ("environment", name) or ("", why not).
+
+    --source, else $MONITOR_SOURCE (a repository variable in CI), else monitoring.source in params.yaml{% if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'swarm' %};
+    else the Docker hosts of --environment (or $MONITOR_ENVIRONMENT) when its DEPLOY_HOST is set{% endif %}.
+    """
+    from .stages import collect
+
+    source = getattr(args, "source", None) or os.environ.get("MONITOR_SOURCE") or collect.settings(params)["source"]
+    if source:
+        return "source", source
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'swarm' %}
+    environment = getattr(args, "environment", None) or os.environ.get("MONITOR_ENVIRONMENT")
+    if environment and (os.environ.get("DEPLOY_HOST") or "").strip():
+        return "environment", environment
+    return "", ("no capture source: set the repository variable MONITOR_SOURCE (a folder or fsspec URL the app's "
+                "capture files are shipped to) or monitoring.source in params.yaml, or deploy with DEPLOY_HOST "
+                "set for the monitored environment (MONITOR_ENVIRONMENT, default production); docs/monitoring.md")
+{%- else %}
+    return "", ("no capture source: set the repository variable MONITOR_SOURCE (a folder or fsspec URL the app's "
+                "capture files are shipped to) or monitoring.source in params.yaml; docs/monitoring.md")
+{%- endif %}
+
+
+def _monitor_source(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions
+
+    kind, value = _capture_source(args, params)
+    actions.set_outputs({"configured": str(bool(kind)).lower()})
+    if not kind:
+        actions.add_summary(f"**Monitoring skipped:** {value}.")
+        print(f"::warning::monitoring skipped: {value}")
+        return 0
+    print(f"captured predictions from {'the Docker hosts of ' if kind == 'environment' else ''}{value}")
+    return 0
+
+
+def _collect(args: argparse.Namespace, params: dict) -> int:
+    from .ci import actions
+    from .stages import collect, history
+
+    section = collect.settings(params)
+    since = collect.parse_time(args.since, "--since") if args.since else None
+    if since is None and not args.labelled:
+        mark = history.watermark(section["history"])  # where the last monitored collection ended
+        since = collect.parse_time(mark, "watermark") if mark else None
+    until = collect.parse_time(args.until, "--until") if args.until else None
+    kind, source = _capture_source(args, params)
+    if not kind:
+        raise PipelineError(source)
+    out = args.out or (history.labelled(section["history"]) if args.labelled else None)
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'swarm' %}
+    if kind == "environment":
+        import tempfile
+        from pathlib import Path
+
+        from .ci import volumes
+
+        with tempfile.TemporaryDirectory(prefix="capture-") as folder:
+            copied = volumes.fetch(source, Path(folder))
+            summary = collect.collect(params, volumes.merged_source(Path(folder)), since, until, out,
+                                      labelled_only=args.labelled,
+                                      described=f"capture volumes of {source}: {', '.join(copied) or 'none found'}")
+    else:
+        summary = collect.collect(params, source, since, until, out, labelled_only=args.labelled)
+{%- else %}
+    summary = collect.collect(params, source, since, until, out, labelled_only=args.labelled)
+{%- endif %}
+    actions.set_outputs({"rows": summary["rows"], "labelled": summary["labelled"]})
+    print(f"collected {summary['rows']} record(s) ({summary['labelled']} labelled) from {summary['source']} "
+          f"between {summary['since'] or 'the start'} and {summary['until']} into {summary['current']}; "
+          f"{summary['duplicates']} duplicate(s), {summary['unparsable_lines']} unparsable line(s)")
+    if summary["broken"]:
+        examples = "; ".join(f"{e['record_id']}: {e['problem']}" for e in summary["broken_examples"])
+        print(f"warning: {summary['broken']} record(s) break the data contract and are left out "
+              f"(reports/collect.json), e.g. {examples}", file=sys.stderr)
+    return 0
+
+
+def _monitor(args: argparse.Namespace, params: dict) -> int:
+    from . import monitoring, reporting
+    from .ci import actions
+    from .stages import collect, history, ingest, monitor
+
+    summary, snapshots = monitor.run(params, args.current)
+    section = collect.settings(params)
+    stored = None
+    if not args.no_history:
+        stored = history.store(section["history"], params["task"], snapshots, summary["window"]["until"])
+        summary["history"] = {**summary["history"], **stored}
+    rows, _ = ingest.new_labelled_rows(params, ingest.production_batch(params) or args.current or section["current"])
+    summary["new_labelled_rows"] = len(rows)
+    monitor.JSON.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    text = monitoring.verdict(summary)
+    actions.set_outputs({"status": summary["status"], "traffic": str(summary["status"] != "no traffic").lower(),
+                         "alert": str(bool(summary["alerts"])).lower(), "labelled-rows": len(rows)})
+    actions.add_summary(reporting.render("monitor.md", summary=summary))
+    print(text)
+    if summary["status"] == "no traffic":
+        print("::warning::no traffic in the monitored window: nothing was measured")
+    if stored:
+        print(f"history: {stored['snapshots']} snapshot(s) in {stored['workspace']}; `evidently ui --workspace "
+              f"{stored['workspace']}` shows them")
+    print(f"{len(rows)} labelled production row(s) are not in the training data yet")
+    return 0
+
+
+def _monitor_history(args: argparse.Namespace, params: dict) -> int:
+    from .stages import collect, history
+
+    print(history.sync(args.action, collect.settings(params)["history"]))
+    return 0
+
+
+def _monitor_alert(args: argparse.Namespace, params: dict) -> int:
+    from . import monitoring
+    from .ci import alerts
+
+    summary = monitoring.read_summary(args.summary)
+    result = alerts.monitor_alert(summary, monitoring.verdict(summary), new_labelled_rows=args.labelled_rows
+                                  if args.labelled_rows is not None else int(summary.get("new_labelled_rows") or 0),
+                                  workflow=args.workflow, ref=args.ref)
+    started = f"started {result['dispatched']}" if result["dispatched"] else "no retraining (no new labelled rows)"
+    if result["action"] == "none":
+        print(f"{monitoring.verdict(summary)}: no alert; {started}")
+    else:
+        print(f"{monitoring.verdict(summary)}; {started}; {result['action']} issue #{result['issue']}")
+    return 0
+
+
 def _smoke(args: argparse.Namespace, params: dict) -> int:
     from .serving import smoke
 
@@ -268,6 +459,27 @@ def _sync_registry(args: argparse.Namespace, params: dict) -> int:
     result = registry.sync_champion(params, champion.read(args.file))
     actions.add_summary(f"**Registry:** {result['reason']}.")
     print(("" if result["moved"] else "nothing to do: ") + result["reason"])
+    return 0
+
+
+def _ui(args: argparse.Namespace, params: dict) -> int:
+    from . import tracking
+
+    tracking.setup(params)  # the embedded store's artifact link leads here, even after the folder moved
+    uri = tracking.tracking_uri(params)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+               "--port", str(args.port)]
+    print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port}", flush=True)
+    os.execv(sys.executable, command)  # replaces this process: Ctrl-C stops the UI
+    return 0  # not reached
+
+
+def _template_update(args: argparse.Namespace, params: dict) -> int:
+    from .ci import template
+
+    result = template.update(args.body)
+    print(result["reason"] + (f": {len(result['changed'])} file(s) changed, {len(result['conflicts'])} with "
+                              f"conflicts ({', '.join(result['conflicts']) or 'none'})" if result["updated"] else ""))
     return 0
 
 
@@ -350,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("prepare", _prepare, "split the data into train and test sets")
     add("train", _train, f"train the model ({paths.MODEL})")
     add("evaluate", _evaluate, "score the model on the test split; write metrics/ and plots/")
+    add("model-card", _model_card, "write reports/model_card.md: intended use, data, metrics with intervals, slices, "
+                                   "limitations, lineage")
     sub = add("gate", _gate, "check thresholds and regression against the champion")
     sub.add_argument("--base-ref", help="git ref holding the champion's metrics (default: gate.base_ref)")
     add("register", _register, "log the run to MLflow; register a candidate that passed the gate as @challenger")
@@ -373,6 +587,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"exported model directory (default: {paths.MODEL_DIR})")
     sub.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     sub.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    sub = add("score", _score, "score a CSV or Parquet file with the champion, in chunks: predictions, rejected "
+                               "rows and capture records")
+    sub.add_argument("input", nargs="?", help="file to score; a DVC-tracked path is pulled (default: batch.input)")
+    sub.add_argument("--out", help="predictions file, .parquet or .csv; the rejects and summary go beside it "
+                                   "(default: batch.output)")
+    sub.add_argument("--model", choices=("champion", "candidate"), default="champion",
+                     help="champion: the model champion.json names (sha256-checked); candidate: "
+                          "models/model.joblib (default: champion)")
+    sub.add_argument("--format", choices=("parquet", "csv"), help="output format (default: from --out's suffix)")
+    sub.add_argument("--chunk-rows", type=int, help="rows read and scored at a time (default: batch.chunk_rows)")
+    sub.add_argument("--no-capture", action="store_true", help="write no prediction-capture records")
+    sub = add("score-plan", _score_plan, "whether batch scoring can run: an input and a champion (in CI also as "
+                                         "step outputs, and the job summary when not)")
+    sub.add_argument("--input", help="file to score (empty: batch.input)")
+    sub = add("publish-predictions", _publish_predictions,
+              "push a predictions folder to the DVC remote, if one is configured (CI)")
+    sub.add_argument("folder", nargs="?", default="predictions", help="folder to push (default: predictions)")
     sub = add("report", _report, "render the pipeline's outputs as Markdown for the PR comment and the job summary")
     sub.add_argument("--out", default=paths.REPORT_DIR,
                      help="the report's own folder (new, empty, or an earlier report's, which is emptied): "
@@ -397,6 +628,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("promotion-blocked", _promotion_blocked,
               "say in the job summary why the promotion pull request was not opened and what to do")
     sub.add_argument("--branch", default="promote/champion", help="branch that holds the candidate")
+    sub = add("verify-champion", _verify_champion,
+              "check the champion's bytes (sha256) and signature before a deploy uses them (docs/security.md)")
+    sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
+                     help="an earlier champion version (a rollback's), checked from git history (empty: the current)")
     sub = add("drift-summary", _drift_summary,
               f"the drift verdict from {paths.DRIFT} (in CI also as step outputs and the job summary)", "ci.alerts")
     sub.add_argument("--summary", default=paths.DRIFT, help=f"drift summary (default: {paths.DRIFT})")
@@ -409,6 +645,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--label", default="drift", help="label of the drift issue (default: drift)")
     sub.add_argument("--labelled-rows", type=int, help="new labelled rows in the current batch (from drift-summary); "
                                                        "0: the issue asks for labels and no retraining starts")
+    sub = add("collect", _collect, "gather the captured predictions of a window into the production batch "
+                                   "(monitoring.current), labels joined by record id")
+    sub.add_argument("--source", help="capture folder or fsspec URL (default: $MONITOR_SOURCE, else monitoring.source)")
+{%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'swarm' %}
+    sub.add_argument("--environment", help="read the capture volumes of this environment's Docker hosts over SSH "
+                                           "(its DEPLOY_* settings, docs/deploy.md; default: $MONITOR_ENVIRONMENT)")
+{%- endif %}
+    sub.add_argument("--since", help="window start, ISO 8601 UTC (default: where the last monitoring run ended)")
+    sub.add_argument("--until", help="window end, ISO 8601 UTC (default: now)")
+    sub.add_argument("--labelled", action="store_true",
+                     help="every captured record with a label, whatever its time (retraining)")
+    sub.add_argument("--out", help="batch CSV to write (default: monitoring.current; with --labelled, "
+                                   "labelled.csv in monitoring.history)")
+    add("monitor-source", _monitor_source, "where `collect` reads the captured predictions from; in CI a step output "
+                                           "`configured`, and a job summary saying what to set when nothing is")
+    sub = add("monitor", _monitor, "drift, prediction drift, production accuracy and slices of the collected batch "
+                                   "(Evidently); reports/monitor.*, a snapshot in the history")
+    sub.add_argument("--current", help="collected batch (default: monitoring.current)")
+    sub.add_argument("--no-history", action="store_true", help="do not add the run to the Evidently workspace")
+    sub = add("monitor-history", _monitor_history,
+              "pull or push the monitoring history (Evidently workspace, watermark, labelled rows) with the DVC remote")
+    sub.add_argument("action", choices=("pull", "push"))
+    sub = add("monitor-alert", _monitor_alert,
+              "on a monitoring alert open or update the issue; with new labelled production rows start retraining")
+    sub.add_argument("--summary", default="reports/monitor.json",
+                     help="monitor summary (default: reports/monitor.json)")
+    sub.add_argument("--workflow", default="retrain.yml", help="workflow file to dispatch (default: retrain.yml)")
+    sub.add_argument("--ref", help="branch to retrain on (default: $GITHUB_REF_NAME, else main)")
+    sub.add_argument("--labelled-rows", type=int, help="new labelled production rows (default: from the summary)")
     sub = add("smoke", _smoke, "smoke-test a running model API: /health, then /predict with one valid record")
     sub.add_argument("--url", default="http://127.0.0.1:8000", help="base URL (default: http://127.0.0.1:8000)")
     sub.add_argument("--wait", type=float, default=60, help="seconds to wait for /health (default: 60)")
@@ -418,6 +683,12 @@ def build_parser() -> argparse.ArgumentParser:
               "move the shared registry's @champion alias to the version champion.json names (after a merge)",
               "ci.registry")
     sub.add_argument("--file", default=paths.CHAMPION, help=f"champion record (default: {paths.CHAMPION})")
+    sub = add("ui", _ui, "open the MLflow UI on the configured store (the embedded one still works after the "
+                         "folder moved, or after a CI run's mlflow.db and mlruns/ were downloaded)")
+    sub.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: 5000)")
+    sub = add("template-update", _template_update,
+              "cruft check; when the template has new commits, cruft update, listing changed files and conflicts")
+    sub.add_argument("--body", type=Path, help="write the pull request's description here (Markdown)")
     sub = add("setup-github", _setup_github,
               "configure the GitHub repository for this level: environments, variables, secrets, permissions "
               "(a dry run unless --apply; token from GITHUB_TOKEN or GH_TOKEN)")

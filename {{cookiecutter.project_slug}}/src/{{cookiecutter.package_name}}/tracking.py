@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
+import urllib.parse
+import uuid
 import warnings
 from importlib.metadata import version
 from pathlib import Path
@@ -20,10 +21,21 @@ from pathlib import Path
 import mlflow
 
 from .config import PIP_PACKAGES
-from .paths import LOGGED, METRICS, MLFLOW_DB, MLRUNS, TEST, TRAIN, VERDICT, read_output
+from .errors import PipelineError
+from .paths import (
+    LOGGED,
+    METRICS,
+    MLFLOW_DB,
+    MLFLOW_LINK_PREFIX,
+    MLFLOW_LINKS,
+    MLRUNS,
+    TEST,
+    TRAIN,
+    VERDICT,
+    read_output,
+)
 
 EMBEDDED_URI = f"sqlite:///{MLFLOW_DB}"  # as configured: the embedded store, wherever the checkout is
-ROOT_TAG = "project_root"  # where the embedded store was last used, to re-root it after a move
 
 
 def tracking_uri(params: dict) -> str:
@@ -31,7 +43,7 @@ def tracking_uri(params: dict) -> str:
     configured = os.environ.get("MLFLOW_TRACKING_URI") or params["mlflow"].get("tracking_uri")
     if configured and configured != EMBEDDED_URI:
         return configured
-    # Absolute in this process (MLflow caches one store per URI); the store itself is re-rooted on moves.
+    # Absolute in this process (MLflow caches one store per URI); link_artifacts() makes moves harmless.
     return f"sqlite:///{MLFLOW_DB.resolve()}"
 
 
@@ -40,23 +52,38 @@ def shared(params: dict) -> bool:
     return tracking_uri(params) != f"sqlite:///{MLFLOW_DB.resolve()}"
 
 
-def reroot(db: Path, old: str, new: str) -> int:
-    """Rewrite the absolute paths MLflow stored under `old` (the folder the project was in) to `new`.
+def link_artifacts(link: Path) -> Path:
+    """Make `link` (the artifact location MLflow records for the embedded store) lead to this checkout's mlruns/.
 
-    MLflow keeps artifact locations absolute; after the project folder moves, this keeps `mlflow ui`,
-    the registry and `models:/` URIs working. Returns the number of values changed.
+    MLflow stores artifact locations as absolute paths (a relative one is resolved when the experiment is
+    created), so after the folder moves, or on another machine after a CI run's store is downloaded, `mlflow ui`
+    and `models:/` would look in the old folder. Instead of rewriting MLflow's tables, the recorded path is a
+    symlink under /tmp, the same path on every machine, named by a random id, which this re-points.
     """
-    changed = 0
-    with sqlite3.connect(db) as con:
-        tables = [row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            for column in [row[1] for row in con.execute(f'PRAGMA table_info("{table}")')]:
-                changed += con.execute(
-                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
-                    f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
-                    (old + "/", new + "/", old + "/"),
-                ).rowcount
-    return changed
+    target = MLRUNS.resolve()
+    target.mkdir(exist_ok=True)
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return link
+    if link.is_symlink() and link.lstat().st_uid != os.getuid():
+        raise PipelineError(f"{link}: the link to this store's artifacts belongs to another user; remove it, or "
+                            "move mlflow.db and mlruns/ aside to start a new embedded store")
+    if link.exists() and not link.is_symlink():
+        raise PipelineError(f"{link}: MLflow records this store's artifacts there, and it is not a link to "
+                            f"{target}; move it aside")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    staged = link.with_name(f"{link.name}.{os.getpid()}")
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(target, target_is_directory=True)
+    os.replace(staged, link)  # atomic: a concurrent reader sees the old link or the new one
+    return link
+
+
+def _recorded_link(location: str | None) -> Path | None:
+    """The link an experiment's artifact location names, if it is one of ours (older stores name mlruns/)."""
+    if not location or not location.startswith("file://"):
+        return None
+    path = Path(urllib.parse.unquote(urllib.parse.urlsplit(location).path))
+    return path if path.parent == MLFLOW_LINKS and path.name.startswith(MLFLOW_LINK_PREFIX) else None
 
 
 def setup(params: dict) -> str:
@@ -64,20 +91,17 @@ def setup(params: dict) -> str:
     uri = tracking_uri(params)
     mlflow.set_tracking_uri(uri)
     embedded = not shared(params)
-    root = str(Path.cwd().resolve())
     name = params["mlflow"]["experiment"]
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        # The embedded store keeps artifacts beside mlflow.db, so `mlflow ui` in the repo shows them.
-        location = MLRUNS.resolve().as_uri() if embedded else None
-        experiment_id = mlflow.create_experiment(name, artifact_location=location,
-                                                 tags={ROOT_TAG: root} if embedded else None)
+        link = MLFLOW_LINKS / f"{MLFLOW_LINK_PREFIX}{uuid.uuid4().hex}"
+        location = link_artifacts(link).as_uri() if embedded else None
+        experiment_id = mlflow.create_experiment(name, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
-        old = experiment.tags.get(ROOT_TAG)
-        if embedded and old and old != root:
-            reroot(MLFLOW_DB, old, root)
-            mlflow.MlflowClient().set_experiment_tag(experiment_id, ROOT_TAG, root)
+        link = _recorded_link(experiment.artifact_location) if embedded else None
+        if link is not None:
+            link_artifacts(link)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

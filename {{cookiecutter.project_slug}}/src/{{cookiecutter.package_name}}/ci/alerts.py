@@ -20,7 +20,7 @@ from ..errors import PipelineError
 from ..paths import DRIFT
 from . import actions
 from .github import GitHub
-from .markdown import PACKAGE, code, number, run_links
+from .markdown import PACKAGE, code, number, plain, run_links
 from .report import drift_section
 
 MARKER = f"<!-- {PACKAGE}-drift -->"  # hidden first line of the issue: finds it again
@@ -132,3 +132,54 @@ def alert(
         number_ = int(created.get("number", 0))
         action = "opened"
     return {"action": action, "issue": number_, "dispatched": dispatched, "verdict": verdict(summary)}
+
+
+# --------------------------------------------------------------------------- production monitoring
+
+MONITOR_MARKER = f"<!-- {PACKAGE}-monitor -->"
+MONITOR_LABEL = "monitoring"
+MONITOR_TITLE = "Production monitoring: drift or accuracy drop"
+ASK_LABELS = ("No retraining was started: production has no labelled records that the training data lacks, so "
+              "a retrain would learn nothing new. Add labels for the captured records (a `record_id,<target>` "
+              "file in the labels folder, docs/monitoring.md); the next run adds them and retrains.")
+
+
+def monitor_body(summary: dict, verdict_text: str, dispatched: str | None, env: dict | None = None) -> str:
+    links = run_links(env)
+    where = f"[the monitoring run]({links['run']})" if links else "the monitoring run"
+    requested = (f"Retraining was requested: {code(dispatched)}, with the labelled production rows."
+                 if dispatched else ASK_LABELS)
+    return f"{MONITOR_MARKER}\nFound by {where}: {plain(verdict_text)}.\n\n{requested}\n"
+
+
+def monitor_alert(summary: dict, verdict_text: str, *, new_labelled_rows: int, workflow: str = WORKFLOW,
+                  ref: str | None = None, label: str = MONITOR_LABEL, env: dict | None = None) -> dict:
+    """The `monitor-alert` command: on an alert, open the monitoring issue or comment on the open one; with
+    new labelled production rows, start retraining. No alert and no new labels: nothing to do."""
+    env = os.environ if env is None else env
+    alerting = bool(summary.get("alerts"))
+    if not alerting and new_labelled_rows <= 0:
+        return {"action": "none", "issue": None, "dispatched": None}
+    ref = ref or env.get("GITHUB_REF_NAME") or "main"
+    if not WORKFLOW_FILE.fullmatch(workflow):
+        raise PipelineError(f"--workflow: expected a workflow file name such as {WORKFLOW}, got {workflow!r}")
+    if not REF.fullmatch(ref) or ".." in ref:
+        raise PipelineError(f"--ref: not a branch name: {ref!r}")
+    client = GitHub.from_env(env, "a token with actions: write and issues: write")
+    dispatched = None
+    if new_labelled_rows > 0:
+        client.dispatch(workflow, ref, {"reason": f"monitoring: {new_labelled_rows} new labelled production row(s)"})
+        dispatched = f"{workflow} on {ref}"
+    if not alerting:
+        return {"action": "none", "issue": None, "dispatched": dispatched}
+    body = monitor_body(summary, verdict_text, dispatched, env)
+    issue = next((i for i in client.open_issues(label)
+                  if str(i.get("body") or "").lstrip().startswith(MONITOR_MARKER)), None)
+    if issue is not None:
+        number_ = int(issue["number"])
+        client.create_comment(number_, body)
+        action = "updated"
+    else:
+        number_ = int(client.create_issue(MONITOR_TITLE, body, [label]).get("number", 0))
+        action = "opened"
+    return {"action": action, "issue": number_, "dispatched": dispatched}

@@ -38,8 +38,8 @@ def bundle(out_dir: Path, level: int) -> list[str]:
     files = [(paths.DATA_CHECK_HTML, "data_check.html"), (paths.DATA_CHECK, "data_check.json")]
     if level >= 1:
         files += [(paths.DRIFT_HTML, "drift.html"), (paths.DRIFT, "drift.json"), (paths.VERDICT, "gate.json"),
-                  (paths.METRICS, "metrics.json"), (paths.MODEL, "model/model.joblib"),
-                  (paths.RUN_INFO, "model/run.json")]
+                  (paths.METRICS, "metrics.json"), (paths.MODEL_CARD, "model_card.md"),
+                  (paths.MODEL, "model/model.joblib"), (paths.RUN_INFO, "model/run.json")]
         files += [(path, f"plots/{path.name}") for path in sorted(paths.PLOTS.glob("*"))
                   if path.is_file() and not path.name.startswith(".")]  # not DVC's .gitignore
     copied = []

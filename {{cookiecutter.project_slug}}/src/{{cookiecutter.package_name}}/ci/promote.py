@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .. import champion, remote
+from .. import champion, remote, signing
 from ..config import primary_metric
 from ..errors import PipelineError
-from ..paths import CHAMPION, CHAMPION_DVC, CHAMPION_MODEL, MODEL, REGISTRATION, read_output
+from ..paths import CHAMPION, CHAMPION_DVC, CHAMPION_MODEL, CHAMPION_SIGNATURE, MODEL, REGISTRATION, read_output
 
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib")  # what the model file depends on
 TRAINING_CODE = ("prepare.py", "train.py")  # in stages/
@@ -121,6 +122,15 @@ def promote(params: dict, check: bool = False) -> dict:
         "trained_from": champion.git("rev-parse", "HEAD").stdout.strip() or None,
     }
     if not check:
-        _store(record)
+        with tempfile.TemporaryDirectory() as folder:
+            # Signed before anything is written: a key or identity problem leaves champion/ as it was.
+            staged = Path(folder, CHAMPION_SIGNATURE.name)
+            record["signed_by"] = signing.sign(params, MODEL, staged)
+            _store(record)
+            CHAMPION_SIGNATURE.unlink(missing_ok=True)
+            if record["signed_by"]:
+                shutil.move(staged, CHAMPION_SIGNATURE)
+            else:
+                signing.note_unsigned()
         champion.write(record, CHAMPION)
     return {"promoted": True, "record": record, "replaces": current["version"] if current else None}

@@ -140,6 +140,20 @@ def _drift_headline(data: dict | None) -> str:
     return f"drift {'⚠️ detected' if data['detected'] else '✅ none'} ({data['drifted']}/{data['columns']} columns)"
 
 
+def added(summary: dict | None) -> dict | None:
+    """reports/added.json: the labelled rows `add-current` appended, production's apart (None: none added)."""
+    if not summary or not summary.get("added"):
+        return None
+    return {key: int(summary.get(key) or 0) for key in ("added", "from_production", "from_current")}
+
+
+def model_card(text: str | None) -> str | None:
+    """The candidate's model card without its title, its headings one level down, to fold into the report."""
+    if not text:
+        return None
+    return "\n".join(("##" + line) if line.startswith("#") else line for line in text.strip().splitlines()[1:]).strip()
+
+
 # --------------------------------------------------------------------------- the whole report
 
 
@@ -167,6 +181,8 @@ def gather(params: dict, *, level: int = LEVEL, out_dir: Path | None = None, pr_
         data["images"] = ([p.as_posix() for p in sorted(paths.PLOTS.glob("*.png"))] if out_dir is None else
                           [n for n in bundled if n.startswith("plots/") and n.endswith(".png")])
         data["in_folder"] = out_dir is not None
+        data["added"] = added(read_json(paths.ADDED))
+        data["card"] = model_card(paths.MODEL_CARD.read_text() if paths.MODEL_CARD.is_file() else None)
         data["registration"] = read_json(paths.REGISTRATION)
         data["run_info"] = read_json(paths.RUN_INFO) if data["registration"] is None else None
     data["headlines"] = [h[:1].upper() + h[1:] for h in data["headlines"]]

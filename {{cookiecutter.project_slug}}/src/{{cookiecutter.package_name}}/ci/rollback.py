@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..champion import fetch, git, parse, read, write
+from ..champion import fetch, git, history, read, write
 from ..errors import PipelineError
-from ..paths import CHAMPION, CHAMPION_DVC, CHAMPION_MODEL
+from ..paths import CHAMPION, CHAMPION_DVC, CHAMPION_MODEL, CHAMPION_SIGNATURE
 from .promote import highest_version
-
-
-def history(path: Path | str = CHAMPION) -> list[tuple[str, dict]]:
-    """(commit, record) for every commit that changed champion.json, newest first."""
-    log = git("log", "--format=%H", "--", str(path))
-    if log.returncode != 0:
-        raise PipelineError(f"{path}: cannot read its git history: {log.stderr.strip()}")
-    found = []
-    for commit in log.stdout.split():
-        shown = git("show", f"{commit}:{path}")
-        if shown.returncode == 0:  # absent in a commit that deleted it
-            found.append((commit, parse(shown.stdout, f"{commit[:12]}:{path}")))
-    return found
 
 
 def rollback(version: int) -> dict:
@@ -41,10 +28,13 @@ def rollback(version: int) -> dict:
         shown = git("show", f"{commit}:{kept}", text=False)
         if shown.returncode != 0:
             raise PipelineError(f"{commit[:12]}:{kept}: not in git, so version {version} cannot be restored")
-        for stale in (CHAMPION_MODEL, CHAMPION_DVC):
+        signature = git("show", f"{commit}:{CHAMPION_SIGNATURE}", text=False)
+        for stale in (CHAMPION_MODEL, CHAMPION_DVC, CHAMPION_SIGNATURE):
             stale.unlink(missing_ok=True)
         kept.parent.mkdir(parents=True, exist_ok=True)
         kept.write_bytes(shown.stdout)
+        if signature.returncode == 0:  # the signature made for these bytes; deploys verify it
+            CHAMPION_SIGNATURE.write_bytes(signature.stdout)
         restored = {**record, "highest_version": highest_version(current), "rolled_back_from": current["version"]}
         fetch(restored)  # the bytes must be the ones the old record names
         write(restored)

@@ -99,8 +99,9 @@ class Swarm:
     key included, is removed on exit.
     """
 
-    def __init__(self, settings: Settings):
-        self.settings, self.dir, self.env = settings, None, {}
+    def __init__(self, settings: Settings, manager: bool = True):
+        # manager=False: any node of the swarm (collect reads each node's capture volume).
+        self.settings, self.dir, self.env, self.manager = settings, None, {}, manager
         self.where = f"{settings.user}@{settings.host}:{settings.ssh_port}"
 
     def __enter__(self) -> Swarm:
@@ -134,7 +135,8 @@ class Swarm:
             self.env = {**env, "PATH": f"{folder}/bin{os.pathsep}{env.get('PATH', '')}", "DOCKER_CONFIG": str(folder)}
             self.docker("context", "create", s.stack, "--docker", f"host=ssh://{s.user}@{s.host}:{s.ssh_port}")
             self.env["DOCKER_CONTEXT"] = s.stack
-            if self.docker("info", "--format", "json").get("Swarm", {}).get("ControlAvailable") is not True:
+            manages = self.docker("info", "--format", "json").get("Swarm", {}).get("ControlAvailable")
+            if self.manager and manages is not True:
                 raise PipelineError(f"Docker on {self.where} is not a Swarm manager: run `docker swarm init` there "
                                     "once (docs/deploy.md, 'The hosts')")
         except BaseException:

@@ -19,7 +19,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from .. import champion, contract, paths
+from .. import capture, champion, contract, paths, signing
 from ..config import PIP_PACKAGES
 from ..errors import PipelineError
 from ..stages import prepare
@@ -29,20 +29,22 @@ from . import onnx_export
 RUNTIME_PACKAGES = {"onnx": ("onnxruntime", "numpy"), "sklearn": PIP_PACKAGES}
 
 
-
 def load(params: dict, source: str = "champion") -> tuple[Any, dict]:
     """The model to serve and its record.
 
     `champion`: the model champion.json names at this commit, its bytes checked against the recorded
-    sha256 (a mismatch refuses to export). `candidate`: the pipeline's current models/model.joblib,
+    sha256 (a mismatch refuses to export) and its signature verified when the repo sets signing up (an unsigned,
+    tampered or other-signer model is refused). `candidate`: the pipeline's current models/model.joblib,
     for the build check before anything is promoted.
     """
     if source == "champion":
         record = champion.read()
         path = champion.fetch(record)
+        signed_by = signing.check(params, path)
         info = {"model_name": record["model_name"], "version": record["version"], "alias": "champion",
                 "run_id": record.get("run_id"), "metrics": record.get("metrics") or {},
-                "git_commit": record.get("trained_from"), "model_sha256": record["model_sha256"]}
+                "git_commit": record.get("trained_from"), "model_sha256": record["model_sha256"],
+                "signed_by": signed_by}
     elif source == "candidate":
         path = paths.MODEL
         if not path.is_file():
@@ -50,7 +52,7 @@ def load(params: dict, source: str = "champion") -> tuple[Any, dict]:
         metrics = json.loads(paths.METRICS.read_text()) if paths.METRICS.is_file() else {}
         info = {"model_name": params["mlflow"]["model_name"], "version": None, "alias": "candidate",
                 "run_id": None, "metrics": metrics, "git_commit": champion.git("rev-parse", "HEAD").stdout.strip()
-                or None, "model_sha256": champion.sha256_file(path)}
+                or None, "model_sha256": champion.sha256_file(path), "signed_by": None}
     else:
         raise PipelineError(f"--from: expected champion or candidate, got {source!r}")
     return joblib.load(path), info
@@ -66,6 +68,57 @@ def held_out_split(params: dict, columns: list[dict]) -> pd.DataFrame:
     if missing:
         raise PipelineError(f"{paths.TEST}: no column(s) {', '.join(missing)}, which the model takes as input")
     return frame[list(dtypes)]
+
+
+MONITORING_KEYS = ("latency_p99_ms", "error_rate", "prediction_shift")  # what the app publishes for alerts.yml
+
+
+def serving_settings(params: dict, columns: list[dict]) -> dict:
+    """params.yaml's `capture:` and `monitoring:` as the app reads them from metadata.json (the image has no
+    params.yaml); checked here, so a typo fails the export rather than the deploy."""
+    section = params.get("capture")
+    checked = capture.settings(section, env={})
+    capture.check_columns(checked, [c["name"] for c in columns])
+    monitoring = params.get("monitoring") or {}
+    if not isinstance(monitoring, dict):
+        raise PipelineError("params.yaml monitoring: expected a mapping")
+    for key in MONITORING_KEYS:
+        value = monitoring.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise PipelineError(f"params.yaml monitoring.{key}: expected a number above 0, got {value!r}")
+    return {"capture": dict(section or {}),
+            "monitoring": {key: monitoring[key] for key in MONITORING_KEYS if monitoring.get(key) is not None}}
+
+
+def reference(params: dict, columns: list[dict]) -> dict:
+    """What the training split looked like, for the app's metrics and alerts: class shares (or the
+    target's mean, spread and quantiles as histogram buckets) and each string column's categories."""
+    path = paths.TRAIN
+    if not path.is_file():
+        return {}
+    target = params["data"]["target"]
+    strings = [c["name"] for c in columns if c["dtype"] != "float64"]
+    dtypes = {name: object for name in strings}
+    if params["task"] == "classification":
+        dtypes[target] = object  # labels as the API returns them: text
+    frame = pd.read_csv(path, dtype=dtypes)
+    result: dict[str, Any] = {"rows": len(frame)}
+    if params["task"] == "classification":
+        shares = frame[target].astype(str).value_counts(normalize=True).sort_index()
+        result["class_share"] = {str(k): round(float(v), 6) for k, v in shares.items()}
+    else:
+        values = frame[target].astype(float)
+        result["target_mean"], result["target_std"] = round(float(values.mean()), 6), round(float(values.std()), 6)
+        quantiles = values.quantile([0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99]).round(6).tolist()
+        result["prediction_buckets"] = sorted(set(quantiles))
+    limit = int(params.get("checks", {}).get("max_categories", 50))
+    categories = {}
+    for name in strings:
+        seen = sorted(str(v) for v in frame[name].dropna().unique()) if name in frame else []
+        if 0 < len(seen) <= limit:  # more distinct values: free text, where "unseen" means nothing
+            categories[name] = seen
+    result["categories"] = categories
+    return result
 
 
 def write(out: str | Path, model: Any, metadata: dict, columns: list[dict], held_out: pd.DataFrame | None) -> dict:
@@ -103,4 +156,5 @@ def run(params: dict, source: str = "champion", out: str | Path = paths.MODEL_DI
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (UTC is 3.11+)
     }
     columns = contract.input_schema(params, features or None)
+    metadata.update(serving_settings(params, columns), reference=reference(params, columns))
     return write(out, model, metadata, columns, held_out_split(params, columns))

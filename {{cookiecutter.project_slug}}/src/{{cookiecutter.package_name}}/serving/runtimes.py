@@ -29,13 +29,16 @@ class OnnxModel:
 
     runtime = "onnx"
 
-    def __init__(self, source: str | Path | bytes) -> None:
+    def __init__(self, source: str | Path | bytes, threads: int = 1) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        # One thread per call: a server scales by workers and concurrent requests, and on small batches
-        # a thread pool costs more than it saves.
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        # One thread per call by default: a server scales by workers and concurrent requests, and on small
+        # batches a thread pool costs more than it saves. Batch scoring passes 0 (every core).
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        if threads != 1:  # idle pool threads sleep rather than spin: on a busy machine spinning steals the cores
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
                                             providers=["CPUExecutionProvider"])
         self.classes = json.loads(self.session.get_modelmeta().custom_metadata_map.get("classes", "[]"))
@@ -67,6 +70,24 @@ class OnnxModel:
             return [self.classes[i] for i in out.argmax(axis=1)], out
         return out.ravel().tolist(), None
 
+    def score_frame(self, frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """Columnar scoring for batches: a DataFrame typed by the contract (NaN for a missing value) in,
+        (labels or values, probabilities or None) as arrays out. Non-finite outputs are left to the caller."""
+        feed = {}
+        for name, graph_name, string in self._inputs:
+            values = frame[name]
+            if string:
+                # the same encoding as _feed: missing -> MISSING, a real "" -> UNKNOWN
+                text = values.astype(object)
+                text = text.where(text != MISSING, UNKNOWN).where(values.notna(), MISSING)
+                feed[graph_name] = text.to_numpy(dtype=object).reshape(-1, 1)
+            else:
+                feed[graph_name] = values.to_numpy(dtype=np.float64).reshape(-1, 1)
+        out = self.session.run([self._output], feed)[0]
+        if self.classes:
+            return np.asarray(self.classes, dtype=object)[out.argmax(axis=1)], out
+        return out.ravel().astype(np.float64), None
+
 
 class SklearnModel:
     """The fitted scikit-learn pipeline, fed a DataFrame with the dtypes it was trained on."""
@@ -95,6 +116,17 @@ class SklearnModel:
             frame[self._strings] = frame[self._strings].where(frame[self._strings].notna(), float("nan"))
         return frame
 
+    def score_frame(self, frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """Columnar scoring for batches: as score_frame of OnnxModel, on the pipeline itself."""
+        frame = frame[self._names]
+        cast = {name: dtype for name, dtype in self._dtypes.items() if frame[name].dtype != dtype}
+        frame = frame.astype(cast) if cast else frame
+        if self._classify:
+            probabilities = self.model.predict_proba(frame)
+            return np.asarray(self.model.classes_).astype(str).astype(object)[probabilities.argmax(axis=1)], \
+                probabilities
+        return np.asarray(self.model.predict(frame), dtype=np.float64), None
+
     def score(self, records: list[dict]) -> tuple[list, np.ndarray | None]:
         frame = self.frame(records)
         if self._classify:
@@ -104,8 +136,8 @@ class SklearnModel:
         return self.model.predict(frame).tolist(), None
 
 
-def load(model_dir: Path, runtime: str, columns: list[dict], task: str) -> OnnxModel | SklearnModel:
+def load(model_dir: Path, runtime: str, columns: list[dict], task: str, threads: int = 1) -> OnnxModel | SklearnModel:
     path = model_dir / FILES[runtime]
     if runtime == "onnx":
-        return OnnxModel(path)
+        return OnnxModel(path, threads)
     return SklearnModel(path, columns, classify=task == "classification")

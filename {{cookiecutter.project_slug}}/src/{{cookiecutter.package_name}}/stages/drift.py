@@ -47,6 +47,15 @@ def load_batches(params: dict, current_path: str | None) -> tuple[pd.DataFrame, 
     return reference[features], current[features], current_path, note
 
 
+def value_drift(config: dict, value: float) -> dict:
+    """One column's result from Evidently's ValueDrift metric (its config and value in the snapshot)."""
+    method, threshold = config["method"], config["threshold"]
+    # p-value tests flag drift below the threshold; distance metrics flag it above.
+    drifted = value < threshold if "p_value" in method else value >= threshold
+    return {"column": config["column"], "method": method, "score": round(float(value), 6),
+            "threshold": threshold, "drifted": bool(drifted)}
+
+
 def detect(reference: pd.DataFrame, current: pd.DataFrame, share_threshold: float) -> dict:
     """Run Evidently's DataDriftPreset; return the dataset verdict and per-column results."""
     # Evidently refuses a column without values; a nullable column that went empty in the batch has drifted.
@@ -67,11 +76,7 @@ def detect(reference: pd.DataFrame, current: pd.DataFrame, share_threshold: floa
         if config["type"].endswith(":DriftedColumnsCount"):
             drifted_count = value["count"]
         elif config["type"].endswith(":ValueDrift"):
-            method, threshold = config["method"], config["threshold"]
-            # p-value tests flag drift below the threshold; distance metrics flag it above.
-            drifted = value < threshold if "p_value" in method else value >= threshold
-            columns.append({"column": config["column"], "method": method, "score": round(float(value), 6),
-                            "threshold": threshold, "drifted": bool(drifted)})
+            columns.append(value_drift(config, value))
     share = sum(c["drifted"] for c in columns) / len(columns) if columns else 0.0
     return {
         "dataset_drift": share >= share_threshold,

@@ -18,7 +18,7 @@ from .. import champion
 from ..config import DIRECTION
 from ..contract import features_of
 from ..errors import CheckFailed, PipelineError
-from ..paths import CHAMPION, METRICS, PARAMS, SCHEMA, VERDICT
+from ..paths import CHAMPION, EVALUATION, METRICS, PARAMS, SCHEMA, VERDICT
 
 
 def _show(ref: str, path: str) -> str | None:
@@ -90,9 +90,20 @@ def incomparable(trained: dict, params: dict, features: dict[str, str]) -> str |
     return None
 
 
-def decide(candidate: dict, gate: dict, champions: list[tuple[str, dict]]) -> list[str]:
+def slice_gap_reason(widest: dict | None, metric: str | None, max_gap: object) -> str | None:
+    """The optional rule max_slice_gap (`slices.max_gap` in params.yaml): no two slices of a column may differ in
+    the primary metric by more than this. None when it holds or is not set."""
+    if max_gap is None or widest is None:
+        return None
+    if widest["gap"] > float(max_gap):
+        return (f"max_slice_gap: {metric} differs by {widest['gap']:.4f} between {widest['column']}={widest['best']} "
+                f"and {widest['column']}={widest['worst']}, more than slices.max_gap {max_gap}")
+    return None
+
+
+def decide(candidate: dict, gate: dict, champions: list[tuple[str, dict]], slice_gap: str | None = None) -> list[str]:
     """Every reason the candidate fails; an empty list means it passes."""
-    reasons = []
+    reasons = [slice_gap] if slice_gap else []
     for metric, bounds in gate["thresholds"].items():
         if metric not in candidate:
             reasons.append(f"{metric}: no such metric in {METRICS} (have {', '.join(sorted(candidate))})")
@@ -135,7 +146,13 @@ def run(params: dict, base_ref: str | None = None) -> dict:
     gate = params["gate"]
     base_ref = base_ref or gate.get("base_ref", "main")
     champions, skipped = champions_at(params, base_ref)
-    reasons = decide(candidate, gate, champions)
+    max_gap = (params.get("slices") or {}).get("max_gap")
+    sliced = (json.loads(EVALUATION.read_text()) if EVALUATION.is_file() else {}).get("slices")
+    if max_gap is not None and not sliced:
+        raise PipelineError(f"slices.max_gap is set in params.yaml but {EVALUATION} has no slice metrics: "
+                            "name the columns in slices.columns and run the evaluate stage")
+    gap = slice_gap_reason(sliced.get("widest_gap") if sliced else None, sliced and sliced["metric"], max_gap)
+    reasons = decide(candidate, gate, champions, gap)
     passed_because = "all thresholds met and no regression against the champion"
     if not champions and not skipped:
         passed_because = f"all thresholds met; no champion at {base_ref} yet, so no regression check"
@@ -148,6 +165,8 @@ def run(params: dict, base_ref: str | None = None) -> dict:
         "candidate": candidate,
         "thresholds": gate["thresholds"],
         "max_drop": gate.get("max_drop", 0.0),
+        "max_slice_gap": max_gap,
+        "widest_slice_gap": sliced.get("widest_gap") if sliced else None,
         "base_ref": base_ref,
         "champions": [{"source": s, "metrics": m} for s, m in champions],
         "incomparable": skipped,

@@ -1,0 +1,367 @@
+"""The monitoring loop's history, as a person looks at it: Evidently's own UI over the workspace that
+`monitor` fills, in headless Chromium (offline: no host name resolves, only loopback answers).
+
+A level-2 classification project monitors three windows of captured predictions (tests/capture_files.py
+writes them as the app does): two steady, then a shifted one whose labels say the model is wrong. Each
+`monitor` run adds its snapshots; `evidently ui` (the tracking stack's `evidently` service runs the same)
+then serves one project with 4 snapshots, and its dashboard draws the panels over time. Set
+MLOPS_SCREENSHOTS=DIR to keep the screenshot.
+
+`collect --environment` reads the capture volume of an environment's swarm over the deploy's SSH access,
+against the deploy tests' loopback sshd and one-node swarm on the local engine.
+
+The whole loop, end to end (one test, sharing tests/test_deploy.py's fixtures, images and swarm lock): a
+level-2 project deploys to the loopback swarm; demo rows replayed through the proxy are captured by the app,
+collected from the stack's volume and monitored (no drift); a shifted replay drifts and opens one issue on
+the fake GitHub API; labels for the shifted rows drop the accuracy and dispatch retraining; the retraining
+steps add production's rows, retrain, pass the gate and propose a champion whose data diff is those rows;
+after the merge the new champion's image deploys and answers the shifted rows right.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from act.harness import init_git_repo
+from act.loopback import free_port
+from capture_files import UTC, write_capture
+from conftest import unavailable
+from PIL import Image
+from test_deploy import (  # noqa: F401 (environment, images, ssh_host, stack_images, swarm: fixtures)
+    ENVIRONMENT,
+    FAST,
+    REPO,
+    TOKEN,
+    environment,
+    images,
+    serving,
+    sh,
+    ssh_host,
+    stack_images,
+    swarm,
+)
+from test_workflows import wheelhouse  # noqa: F401 (a fixture of the images fixture)
+
+CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # offline, but the UI on loopback
+            "--window-size=1280,1800", "--virtual-time-budget=20000"]
+PANELS = ("Records in the last window", "Drift share", "Drifted columns", "Accuracy", "Rows", "Label coverage")
+
+
+def cli(project: Path, *args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", project.name.replace("-", "_"), *args], cwd=project,
+                            env={**os.environ, "PYTHONPATH": "src", "DO_NOT_TRACK": "1"},
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{args}: {result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def get(url: str):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    binary = shutil.which("chromium")
+    if binary is None:
+        unavailable("no chromium (Debian package `chromium`; .ci/run installs it)")
+    result = subprocess.run([binary, *CHROMIUM, f"--user-data-dir={profile}", *args, url],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def test_evidently_ui_shows_the_monitoring_history(rendered, tmp_path):
+    _, rendered_project = rendered("2", "classification")
+    project = tmp_path / rendered_project.name
+    shutil.copytree(rendered_project, project)
+    data = pd.read_csv(project / "data/raw/breast_cancer.csv")
+    features, target = data.drop(columns=["diagnosis"]), data["diagnosis"]
+    capture = tmp_path / "capture"
+    start = dt.datetime(2026, 11, 2, 10, tzinfo=UTC)
+    for hour, seed in ((0, 1), (1, 2)):  # steady traffic: the model's own classes, the training distribution
+        rows = features.sample(150, random_state=seed)
+        write_capture(capture, rows, list(target.loc[rows.index]), start + dt.timedelta(hours=hour), f"steady{hour}")
+    moved = features.sample(150, random_state=3)
+    shifted = moved * 1.5 + moved.std()
+    ids = write_capture(capture, shifted, ["benign"] * len(moved), start + dt.timedelta(hours=2), "moved")
+    (project / "data/labels").mkdir(parents=True)
+    (project / "data/labels/moved.csv").write_text("record_id,diagnosis\n" + "".join(
+        f"{i},{v}\n" for i, v in zip(ids, target.loc[moved.index], strict=True)))
+
+    verdicts = []
+    for hour in range(3):
+        window = [f"--since={start + dt.timedelta(hours=hour):%Y-%m-%dT%H:%M:%SZ}",
+                  f"--until={start + dt.timedelta(hours=hour + 1):%Y-%m-%dT%H:%M:%SZ}"]
+        cli(project, "collect", f"--source={capture}", *window)
+        verdicts.append(cli(project, "monitor").splitlines()[0])
+    assert verdicts[0].startswith("no drift in 150 records") and verdicts[1].startswith("no drift in 150 records")
+    assert verdicts[2].startswith("data drift") and "under the gate's threshold" in verdicts[2]
+    summary = json.loads((project / "reports/monitor.json").read_text())
+    assert summary["history"]["snapshots"] == 4  # drift per run, and performance for the labelled window
+    workspace = project / "data/production/history/workspace"
+
+    port = free_port()
+    ui = subprocess.Popen([str(Path(sys.executable).parent / "evidently"), "ui", "--workspace", str(workspace),
+                           "--host", "127.0.0.1", "--port", str(port)], env={**os.environ, "DO_NOT_TRACK": "1"},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                projects = get(f"{base}/api/projects")
+                break
+            except OSError:
+                assert ui.poll() is None and time.monotonic() < deadline, ui.stdout.read().decode()[-2000:]
+                time.sleep(0.5)
+        (monitoring,) = projects
+        assert monitoring["name"] == f"{project.name}: production monitoring"
+        snapshots = get(f"{base}/api/projects/{monitoring['id']}/snapshots")
+        assert len(snapshots) == 4
+        assert sorted(tuple(s["tags"]) for s in snapshots) == [("monitor", "drift")] * 3 + [("monitor", "performance")]
+        assert {s["metadata"]["rows"] for s in snapshots} == {"150"}
+
+        page = f"{base}/projects/{monitoring['id']}"
+        dom = chromium(page, tmp_path / "profile-dom", "--dump-dom").stdout
+        for title in PANELS:
+            assert title in dom, f"dashboard panel {title!r} not drawn"
+        shot = tmp_path / "evidently-dashboard.png"
+        chromium(page, tmp_path / "profile-shot", f"--screenshot={shot}")
+        with Image.open(shot) as image:
+            grey = image.convert("L").histogram()
+        assert sum(grey[:245]) / sum(grey) > 0.03  # panels, lines and text: not a blank page
+        if os.environ.get("MLOPS_SCREENSHOTS"):
+            Path(os.environ["MLOPS_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(shot, Path(os.environ["MLOPS_SCREENSHOTS"]) / shot.name)
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
+
+
+def test_collect_reads_the_capture_volume_of_an_environments_swarm(rendered, tmp_path, ssh_host,  # noqa: F811
+                                                                    swarm, docker_base):  # noqa: F811
+    """`collect --environment` over the deploy's SSH access to the swarm manager: the environment's stack's
+    named volume, streamed by a short-lived container of the app's image that mounts it read-only, against
+    the loopback sshd and one-node swarm of the deploy tests. Another stack's capture volume is not read."""
+    _, rendered_project = rendered("2", "classification")
+    project = tmp_path / rendered_project.name
+    shutil.copytree(rendered_project, project)
+    env_name = f"mtmon{os.urandom(3).hex()}"
+    stack = f"{project.name}-{env_name}"  # deploy.name(env_name)
+    volume, app = f"{stack}_capture", f"{env_name}-app"  # a stack's volume is <stack>_capture
+    data = pd.read_csv(project / "data/raw/breast_cancer.csv")
+    files = tmp_path / "written"
+    start = dt.datetime(2026, 11, 2, 10, tzinfo=UTC)
+    rows = data.drop(columns=["diagnosis"]).head(80)
+    write_capture(files, rows, list(data["diagnosis"].head(80)), start, "req", pid=7)
+    try:
+        subprocess.run(["docker", "volume", "create", volume], check=True, capture_output=True)
+        # "The app": a container of the base image with the capture volume where the image's CAPTURE_DIR points.
+        subprocess.run(["docker", "run", "-d", "--name", app, "--network", "none", "-v", f"{volume}:/var/lib/capture",
+                        docker_base, "sleep", "600"], check=True, capture_output=True)
+        subprocess.run(["docker", "cp", f"{files}/.", f"{app}:/var/lib/capture/"], check=True, capture_output=True)
+        # Another environment's stack on the same swarm, with a captured record of its own: not read.
+        subprocess.run(["docker", "run", "-d", "--name", f"{app}-other", "--network", "none", "-v",
+                        f"{stack}x_capture:/var/lib/capture", docker_base, "sh", "-c",
+                        "mkdir -p /var/lib/capture/2026-11-02 && echo '{}' > /var/lib/capture/2026-11-02/p.jsonl"
+                        " && sleep 600"], check=True, capture_output=True)
+        env = {**os.environ, "PYTHONPATH": "src", "DO_NOT_TRACK": "1", "DEPLOY_HOST": "127.0.0.1",
+               "DEPLOY_USER": ssh_host.user, "DEPLOY_SSH_PORT": str(ssh_host.port),
+               "DEPLOY_KNOWN_HOSTS": ssh_host.known_hosts, "DEPLOY_SSH_KEY": ssh_host.key}
+        result = subprocess.run([sys.executable, "-m", project.name.replace("-", "_"), "collect", "--environment",
+                                 env_name, "--since", "2026-11-02T00:00:00Z"], cwd=project, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+        collected = json.loads((project / "reports/collect.json").read_text())
+        assert collected["rows"] == 80 and collected["broken"] == 0 and collected["unparsable_lines"] == 0
+        assert collected["source"].startswith(f"capture volumes of {env_name}:") and volume in collected["source"]
+        batch = pd.read_csv(project / "data/production/current.csv")
+        assert list(batch["record_id"]) == [f"req-{i}" for i in range(80)]
+        # The stream was read-only and short-lived: nothing left behind but the app itself.
+        left = subprocess.run(["docker", "ps", "-a", "--filter", f"volume={volume}", "--format", "{{.Names}}"],
+                              capture_output=True, text=True).stdout.split()
+        assert left == [app]
+    finally:
+        subprocess.run(["docker", "rm", "--force", app, f"{app}-other"], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "--force", volume, f"{stack}x_capture"], capture_output=True)
+
+
+# --------------------------------------------------------------------------- the loop, end to end
+
+SHIFT_SCALE, SHIFT_SDS = 2.0, 2.0  # the shifted replay: every feature doubled and moved two standard deviations
+
+
+def replay(port: int, rows: list[dict], request: str, batch: int = 10) -> list:
+    """POST the rows to /predict through the proxy, `batch` rows per request with X-Request-ID
+    `<request>n`; the predictions, in order. The app captures each row as `<request>n-<row index>`."""
+    predictions = []
+    for n, start in enumerate(range(0, len(rows), batch)):
+        body = json.dumps({"records": rows[start:start + batch]}).encode()
+        call = urllib.request.Request(f"http://127.0.0.1:{port}/predict", body, method="POST",
+                                      headers={"Content-Type": "application/json", "X-Request-ID": f"{request}{n}"})
+        with urllib.request.urlopen(call, timeout=30) as response:
+            predictions += json.loads(response.read())["predictions"]
+    return predictions
+
+
+def record_ids(request: str, rows: int, batch: int = 10) -> list[str]:
+    return [f"{request}{i // batch}-{i % batch}" for i in range(rows)]
+
+
+def test_monitoring_loop_end_to_end(environment, images, docker_base, tmp_path):  # noqa: F811
+    env, project = environment, images.project
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    target = params["data"]["target"]
+    schema = json.loads((project / "build/model/input_schema.json").read_text())["columns"]
+    names = [c["name"] for c in schema]
+    data = pd.read_csv(project / params["data"]["path"])
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": env.api_url,
+              "GITHUB_REF_NAME": "main", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+
+    def run(*args: str) -> str:  # a workflow step: the CLI in the project, with the environment's settings
+        variables = {**env.settings(), **github, "MONITOR_ENVIRONMENT": ENVIRONMENT,  # as monitor.yml sets them
+                     "PYTHONPATH": "src", "DO_NOT_TRACK": "1", "MLFLOW_TRACKING_URI": ""}
+        result = sh(sys.executable, "-m", images.package, *args, cwd=project, env=variables, check=False, timeout=600)
+        assert result.returncode == 0, f"{args}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        return result.stdout
+
+    def collected(since: str, rows: int) -> dict:
+        """`collect --environment` until the app's writers have flushed all `rows` records of the window."""
+        deadline = time.monotonic() + 60
+        while True:
+            run("collect", "--environment", ENVIRONMENT, "--since", since)
+            summary = json.loads((project / "reports/collect.json").read_text())
+            if summary["rows"] >= rows or time.monotonic() > deadline:
+                return summary
+            time.sleep(2)
+
+    def api() -> dict:
+        return json.loads(env.api_state.read_text())
+
+    result = env.deploy(images.tags["v1"], 1, **FAST)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert serving(env.listen) == 1
+
+    # 1. Demo rows through the proxy: captured, collected from the stack's volume, no drift.
+    steady = data.sample(150, random_state=1)
+    since = dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    replay(env.listen, steady[names].to_dict("records"), "steady")
+    summary = collected(since, len(steady))
+    assert summary["rows"] == len(steady) and summary["broken"] == 0 and summary["duplicates"] == 0, summary
+    assert f"capture volumes of {ENVIRONMENT}:" in summary["source"] and f"{env.stack}_capture" in summary["source"]
+    batch = pd.read_csv(project / "data/production/current.csv")
+    assert sorted(batch["record_id"]) == sorted(record_ids("steady", len(steady)))
+    assert set(batch["model_version"].astype(str)) == {"1"}
+    run("monitor")
+    report = json.loads((project / "reports/monitor.json").read_text())
+    assert report["status"] == "ok" and report["rows"] == len(steady), report
+    assert report["drift"]["dataset_drift"] is False, report["drift"]
+
+    # 2. The shifted replay: mostly benign rows, every feature scaled and offset; drift, and one issue.
+    shifted = pd.concat([data[data[target] == "benign"].sample(120, random_state=2),
+                         data[data[target] == "malignant"].sample(30, random_state=2)])
+    moved = shifted.copy()
+    for column in names:
+        moved[column] = shifted[column] * SHIFT_SCALE + SHIFT_SDS * data[column].std()
+    since = dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    predicted = replay(env.listen, moved[names].to_dict("records"), "shifted")
+    wrong = sum(p != t for p, t in zip(predicted, shifted[target], strict=True))
+    assert wrong >= len(shifted) // 2, f"the champion is wrong on only {wrong} of {len(shifted)} shifted rows"
+    summary = collected(since, len(shifted))
+    assert summary["rows"] == len(shifted) and summary["broken"] == 0, summary
+    run("collect", "--labelled")  # no labels yet: nothing for retraining
+    run("monitor")
+    report = json.loads((project / "reports/monitor.json").read_text())
+    assert report["status"] == "ok" and report["drift"]["dataset_drift"] is True and report["labelled"] == 0
+    run("monitor-alert", "--workflow", "retrain.yml")
+    state = api()
+    (issue,) = state["issues"]
+    assert issue["title"] == "Production monitoring: drift or accuracy drop" and state.get("dispatches", []) == []
+
+    # 3. Labels for the shifted rows (their true classes; the champion is wrong on most): accuracy drops,
+    #    the same issue is updated, retraining is dispatched.
+    ids = record_ids("shifted", len(shifted))
+    (project / "data/labels").mkdir(parents=True, exist_ok=True)
+    (project / "data/labels/shifted.csv").write_text(f"record_id,{target}\n" + "".join(
+        f"{i},{label}\n" for i, label in zip(ids, shifted[target], strict=True)))
+    summary = collected(since, len(shifted))
+    assert summary["labelled"] == len(shifted), summary
+    run("collect", "--labelled")
+    run("monitor")
+    report = json.loads((project / "reports/monitor.json").read_text())
+    assert report["labelled"] == len(shifted) and report["performance"]["below"] is True, report["performance"]
+    assert report["new_labelled_rows"] == len(shifted)
+    run("monitor-alert", "--workflow", "retrain.yml")
+    state = api()
+    assert len(state["issues"]) == 1 and len(state["comments"]) == 1
+    (dispatch,) = state["dispatches"]
+    assert dispatch["workflow"] == "retrain.yml"
+    assert dispatch["inputs"]["reason"] == f"monitoring: {len(shifted)} new labelled production row(s)"
+
+    # 4. retrain.yml's steps: add production's labelled rows, the pipeline and gate, promote; the promotion
+    #    pull request's data diff is exactly those rows, and its description counts them.
+    init_git_repo(project)
+    before = (project / params["data"]["path"]).read_bytes()
+    run("add-current")
+    added = json.loads((project / "reports/added.json").read_text())
+    # The demo's labelled current batch (drift.current) joins too, before production's rows.
+    assert added["from_production"] == len(shifted), added
+    assert added["added"] == added["from_current"] + len(shifted), added
+    after = (project / params["data"]["path"]).read_bytes()
+    assert after.startswith(before)  # appended only
+    appended = pd.read_csv(io.BytesIO(after[len(before):]), header=None, names=list(data.columns))
+    assert len(appended) == added["added"]
+    appended = appended.tail(len(shifted))
+    assert sorted(appended[target]) == sorted(shifted[target])
+    pd.testing.assert_frame_equal(  # the shifted values, as captured, with their labels
+        appended.sort_values(names[0]).reset_index(drop=True)[names],
+        moved.sort_values(names[0]).reset_index(drop=True)[names], check_exact=False, rtol=1e-9)
+    repro = sh("dvc", "repro", cwd=project, check=False, timeout=900,
+               env={"PYTHONPATH": "src", "DO_NOT_TRACK": "1", "MLFLOW_TRACKING_URI": ""})
+    assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
+    assert json.loads((project / "reports/gate.json").read_text())["passed"] is True
+    run("promote")
+    run("report", "--out", "build/promotion", "--summary", "")
+    body = (project / "build/promotion/report.md").read_text()
+    assert f"**+{added['added']} labelled row(s)** joined the training data: {len(shifted)} from production" in body
+    champion = json.loads((project / "champion.json").read_text())
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    sh(*git, "checkout", "-q", "-b", "promote/champion")
+    sh(*git, "add", "champion.json", "champion", "metrics/metrics.json", "reports/model_card.md", "data/raw")
+    sh(*git, "commit", "-q", "-m", f"Promote the retrained model to champion v{champion['version']}")
+    diff = sh(*git, "diff", "main", "--", params["data"]["path"]).stdout.splitlines()
+    changed = [line for line in diff[4:] if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert len(changed) == added["added"] and all(line.startswith("+") for line in changed)
+
+    # 5. After the merge: the new champion exported and built into the image as container.yml does (the
+    #    project's Dockerfile, offline from the wheels the v1 image was built with), then deployed.
+    sh(*git, "checkout", "-q", "main")
+    sh(*git, "merge", "-q", "--no-ff", "promote/champion", "-m", "Merge the promotion pull request")
+    run("export")
+    retrained = f"{images.repository}:model-retrained"
+    sh("docker", "build", "--force-rm", "--network", "host", "--build-arg", f"BASE_IMAGE={docker_base}",
+       "-t", retrained, str(project))
+    try:
+        result = env.deploy(retrained, champion["version"], **FAST)
+        assert result.returncode == 0, result.stdout + result.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{env.listen}/metadata", timeout=10) as response:
+            served = json.loads(response.read())
+        assert served["run_id"] == champion["run_id"] != "deploy-test"
+        right = sum(p == t for p, t in zip(replay(env.listen, moved[names].to_dict("records"), "after"),
+                                            shifted[target], strict=True))
+        assert right >= 0.9 * len(shifted), f"the new champion is right on {right} of {len(shifted)} shifted rows"
+    finally:
+        sh("docker", "image", "rm", "--force", retrained, check=False)
