@@ -40,7 +40,23 @@ KEEP = {
     ".github/workflows/monitor.yml": LEVEL >= 1,
     ".github/workflows/keepalive.yml": LEVEL >= 1,
     ".github/workflows/sync-registry.yml": LEVEL >= 1,
-    ".github/workflows/batch.yml": LEVEL >= 1,  # scheduled batch scoring with the champion
+    # Batch scoring (`score`; batch.yml runs it on a schedule) and its job summary.
+    ".github/workflows/batch.yml": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/serving/batch.py": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/ci/batch.py": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/templates/batch_summary.j2": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/templates/batch_skipped.md.j2": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/templates/batch_published.md.j2": LEVEL >= 1,
+    "tests/test_batch.py": LEVEL >= 1,
+    # The monitoring loop (`collect`, `monitor`, its history; monitor.yml runs it): captures are read back here.
+    "src/{{ cookiecutter.package_name }}/stages/collect.py": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/stages/monitor.py": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/stages/history.py": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/monitoring.py": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/templates/monitor.md.j2": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/templates/monitor.html.j2": LEVEL >= 1,
+    "src/{{ cookiecutter.package_name }}/templates/monitor_issue.md.j2": LEVEL >= 1,  # alerts.py's issue
+    "tests/test_monitor.py": LEVEL >= 1,
     # Signed champions: promotion (level 1+) signs, export and deploys verify; the module stays for export.
     "tests/test_signing.py": LEVEL >= 1,
     # Level 2, CI/CD automation: PR reports, image build and push, staged deploy, rollback.
@@ -73,8 +89,8 @@ KEEP = {
 }
 # Parts of a workflow that only some options use, between the lines `# >>> NAME` and `# <<< NAME`: NAME -> keep
 # it? A workflow keeps its GitHub expressions in one raw block, where Jinja cannot choose; this table does.
-SECTIONS = {"deploys": DEPLOYS}
-MARKER = re.compile(r"# (>>>|<<<) ([\w-]+)")
+SECTIONS = {"deploys": DEPLOYS, "swarm": SWARM, "kubernetes": KUBERNETES}
+MARKER = re.compile(r"\s*# (>>>|<<<) ([\w-]+)")
 # What cookiecutter adds to the answers for this run only; cruft records `_template` and `_commit` instead.
 RUN_ONLY = ("_template", "_output_dir", "_repo_dir", "_checkout")
 HOW_TO_FIX = ("Generate from a git clone of the template (`git clone URL mlops-template && cookiecutter "

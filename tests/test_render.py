@@ -23,24 +23,22 @@ COMMON = {
                                 ".env.example")),
     # The package, grouped by concern: the pipeline's stages, serving, and what the workflows call.
     *(f"src/PKG/{m}.py" for m in ("__init__", "__main__", "cli", "config", "errors", "champion", "contract",
-                                   "tracking", "remote", "reporting", "paths", "slices", "signing", "monitoring",
-                                   "capture")),
+                                   "tracking", "remote", "reporting", "paths", "slices", "signing", "capture")),
     *(f"src/PKG/stages/{m}.py" for m in ("__init__", "checks", "check_report", "prepare", "train", "evaluate",
-                                          "plots", "gate", "drift", "register", "ingest", "card", "collect",
-                                          "monitor", "history")),
-    *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke", "batch",
-                                          "metrics", "recorder")),
+                                          "plots", "gate", "drift", "register", "ingest", "card")),
+    *(f"src/PKG/serving/{m}.py" for m in ("__init__", "serve", "runtimes", "export", "onnx_export", "smoke", "metrics",
+                                          "recorder")),
     *(f"src/PKG/ci/{m}.py" for m in ("__init__", "actions", "report", "markdown", "artifact", "plot_tables", "github",
-                                      "setup_github", "promote", "template", "batch")),
+                                      "setup_github", "promote", "template")),
     # The reports' layouts (reporting.py), copied unrendered.
     *(f"src/PKG/templates/{name}.j2" for name in ("report.md", "report_metrics.md", "report_drift.md",
                                                   "report_plots.md", "report_data_check.md", "report_links.md",
-                                                  "data_check.html", "model_card", "template_update", "batch_summary",
-                                                  "monitor.md", "monitor.html")),
+                                                  "report_added.md", "report_card.md", "data_check.html",
+                                                  "model_card", "template_update")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_ci", "test_champion", "test_remote",
                                 "test_evaluate", "test_layout", "github_stub", "test_github", "test_promote",
-                                "test_card", "test_batch", "test_capture", "test_monitor")),
+                                "test_card", "test_capture")),
     ".github/actions/setup/action.yml", ".github/dependabot.yml", ".github/CODEOWNERS",
     *(f".github/workflows/{w}.yml" for w in ("ci", "train", "container", "template-update")),
 }
@@ -50,10 +48,15 @@ DATA = {
 }
 BY_LEVEL: dict[str, set[str]] = {
     "0": set(),
-    # Drift alerts and registry sync, with their tests; level 2 adds the PR comment and rollback.
+    # Monitoring alerts, registry sync, batch scoring and the monitoring loop, with their tests; level 2 adds
+    # the PR comment and rollback.
     "1": {*(f".github/workflows/{w}.yml" for w in ("retrain", "monitor", "keepalive", "sync-registry", "batch")),
-          *(f"src/PKG/ci/{m}.py" for m in ("alerts", "registry")),
-          *(f"tests/test_{m}.py" for m in ("alerts", "registry", "signing"))},
+          *(f"src/PKG/ci/{m}.py" for m in ("alerts", "registry", "batch")),
+          "src/PKG/serving/batch.py", "src/PKG/monitoring.py",
+          *(f"src/PKG/stages/{m}.py" for m in ("collect", "monitor", "history")),
+          *(f"src/PKG/templates/{name}.j2" for name in ("batch_summary", "batch_skipped.md", "batch_published.md",
+                                                           "monitor.md", "monitor.html", "monitor_issue.md")),
+          *(f"tests/test_{m}.py" for m in ("alerts", "registry", "signing", "batch", "monitor"))},
     "2": {*(f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback", "cleanup-images")),
           *(f"src/PKG/ci/{m}.py" for m in ("images", "rollback", "comment")),
           *(f"tests/test_{m}.py" for m in ("images", "rollback", "comment"))},
@@ -130,6 +133,22 @@ def test_workflows_keep_cookiecutter_at_the_top():
         assert "python -m {{ cookiecutter.package_name }}" not in body, path.name
         if "$CLI " in body:
             assert "\n  CLI: python -m {{ cookiecutter.package_name }}" in text[:raw.start()], path.name
+
+
+@pytest.mark.parametrize(("level", "task"), COMBOS)
+def test_workflow_sections_follow_the_deploy_target(rendered, level, task):
+    """The hook keeps a workflow's `# >>> swarm` / `# >>> kubernetes` lines for that deploy target only."""
+    answers, project = rendered(level, task)
+    target = answers["deploy_target"] if level == "2" else "none"
+    workflows = project / ".github" / "workflows"
+    host, kubeconfig = "DEPLOY_HOST: ${{ vars.DEPLOY_HOST }}", "DEPLOY_KUBECONFIG: ${{ secrets.DEPLOY_KUBECONFIG }}"
+    if level != "0":
+        assert (host in (workflows / "monitor.yml").read_text()) == (target == "swarm")
+    if target != "none":
+        text = (workflows / "deploy-env.yml").read_text()
+        assert (host in text, kubeconfig in text) == (target == "swarm", target == "kubernetes")
+    for path in workflows.glob("*.yml"):
+        assert not re.search(r"# (>>>|<<<) ", path.read_text()), f"{path.name}: a section marker left"
 
 
 @pytest.mark.parametrize(("level", "task"), COMBOS)

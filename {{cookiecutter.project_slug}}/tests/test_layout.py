@@ -19,7 +19,9 @@ WRITTEN_BY = {
     "check": {paths.DATA_CHECK, paths.DATA_CHECK_HTML},
     "prepare": {paths.TRAIN, paths.TEST},
     "train": {paths.MODEL},
-    "evaluate": {paths.METRICS, {{ "paths.PER_CLASS, paths.CONFUSION" if cookiecutter.task == "classification" else "paths.PREDICTIONS" }}, paths.IMPORTANCE},
+    "evaluate": {paths.METRICS, {{ "paths.PER_CLASS, paths.CONFUSION" if cookiecutter.task == "classification" else "paths.PREDICTIONS" }}, paths.IMPORTANCE,
+                 paths.EVALUATION},
+    "card": {paths.MODEL_CARD},
     "gate": {paths.VERDICT},
     "drift": {paths.DRIFT, paths.DRIFT_HTML},
     "register": {paths.REGISTRATION, paths.RUN_INFO},
@@ -57,8 +59,10 @@ def test_layers_point_one_way_without_cycles():
 
 # A command -> the module it needs, where not every level ships that module (the post-generation hook's table).
 OPTIONAL = {"promote": "ci/promote.py", "rollback": "ci/rollback.py", "post-comment": "ci/comment.py",
-            "drift-summary": "ci/alerts.py", "drift-alert": "ci/alerts.py", "sync-registry": "ci/registry.py",
-            "deploy": "ci/deploy.py"}
+            "monitor-alert": "ci/alerts.py", "sync-registry": "ci/registry.py", "deploy": "ci/deploy.py",
+            "cleanup-images": "ci/images.py", "score": "serving/batch.py", "score-plan": "ci/batch.py",
+            "publish-predictions": "ci/batch.py", "collect": "stages/collect.py", "monitor-source": "stages/collect.py",
+            "monitor": "stages/monitor.py", "monitor-history": "stages/history.py"}
 
 
 def test_the_cli_offers_the_commands_whose_modules_ship():

@@ -159,7 +159,8 @@ def test_monitor_loop_no_drift_then_drift_and_an_accuracy_drop(setup, project, c
     added, _ = ingest.add_current(params)
     production = json.loads(ingest.ADDED.read_text())["from_production"]
     assert production == 120 and added >= production
-    assert "120 from production" in report.added_section(json.loads(ingest.ADDED.read_text()))
+    assert "120 from production" in reporting.render("report_added.md", added=report.added(json.loads(
+        ingest.ADDED.read_text())))
     assert ingest.add_current(params)[0] == 0  # nothing twice
 
 

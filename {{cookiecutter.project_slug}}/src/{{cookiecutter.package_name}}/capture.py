@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from .errors import PipelineError
+from .paths import CAPTURE_DIR, CAPTURE_FILES, CAPTURE_PREFIX, CAPTURE_SUFFIX
 
 UTC = timezone.utc  # noqa: UP017 (datetime.UTC is 3.11+)
 SOURCES = ("online", "batch")
@@ -43,7 +44,7 @@ HASH_KEY_ENV = "CAPTURE_HASH_KEY"  # optional secret: hashed columns become HMAC
 DIR_ENV = "CAPTURE_DIR"  # overrides capture.dir (the image sets /var/lib/capture)
 ENABLED_ENV = "CAPTURE_ENABLED"  # overrides capture.enabled: turn capture off without a new image
 SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
-DEFAULTS = {"enabled": True, "sample_rate": 1.0, "dir": "captures", "drop_columns": [], "hash_columns": [],
+DEFAULTS = {"enabled": True, "sample_rate": 1.0, "dir": CAPTURE_DIR.as_posix(), "drop_columns": [], "hash_columns": [],
             "rotate_mb": 64, "rotate_minutes": 60, "queue_size": 10000}
 
 
@@ -54,7 +55,7 @@ class Settings:
 
     enabled: bool = True
     sample_rate: float = 1.0
-    dir: Path = Path("captures")
+    dir: Path = CAPTURE_DIR
     drop_columns: tuple[str, ...] = ()
     hash_columns: tuple[str, ...] = ()
     rotate_mb: float = 64
@@ -184,7 +185,7 @@ def encode(records: list[dict]) -> bytes:
 # -------------------------------------------------------------------------------------------------- files
 def file_path(root: Path, moment: datetime, host: str, pid: int, n: int) -> Path:
     moment = moment.astimezone(UTC)
-    return root / moment.strftime("%Y-%m-%d") / f"predictions-{moment:%Y%m%dT%H}-{host}-{pid}-{n}.jsonl"
+    return root / moment.strftime("%Y-%m-%d") / f"{CAPTURE_PREFIX}{moment:%Y%m%dT%H}-{host}-{pid}-{n}{CAPTURE_SUFFIX}"
 
 
 def host_name() -> str:
@@ -286,7 +287,7 @@ def capture_files(directory: str | Path, since: datetime | None = None) -> Itera
     for day in sorted(p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"\d{4}-\d\d-\d\d", p.name)):
         if day.name < first_day:
             continue
-        yield from sorted(day.glob("predictions-*.jsonl"))
+        yield from sorted(day.glob(CAPTURE_FILES))
 
 
 def read_captures(directory: str | Path, since: datetime | str | None = None) -> Captures:

@@ -288,31 +288,6 @@ def _promotion_blocked(args: argparse.Namespace, params: dict) -> int:
     return 0
 
 
-def _drift_summary(args: argparse.Namespace, params: dict) -> int:
-    from .ci import actions, alerts
-    from .stages import ingest
-
-    print(alerts.verdict(alerts.summarize(args.summary)))
-    rows, source = ingest.new_labelled_rows(params)
-    actions.set_outputs({"labelled-rows": len(rows)})
-    if source:
-        print(f"{len(rows)} labelled row(s) of {source} are not in the training data yet")
-    return 0
-
-
-def _drift_alert(args: argparse.Namespace, params: dict) -> int:
-    from .ci import alerts
-
-    result = alerts.alert(args.summary, workflow=args.workflow, ref=args.ref, label=args.label,
-                          labelled_rows=args.labelled_rows)
-    if result["action"] == "none":
-        print(f"{result['verdict']}: nothing to do")
-    else:
-        started = f"started {result['dispatched']}" if result["dispatched"] else "no retraining (no labelled rows)"
-        print(f"{result['verdict']}; {started}; {result['action']} issue #{result['issue']}")
-    return 0
-
-
 def _capture_source(args: argparse.Namespace, params: dict) -> tuple[str, str]:
     """Where the captured predictions are: ("source", folder or URL), ("environment", name) or ("", why not).
 
@@ -405,7 +380,7 @@ def _monitor(args: argparse.Namespace, params: dict) -> int:
         summary["history"] = {**summary["history"], **stored}
     rows, _ = ingest.new_labelled_rows(params, ingest.production_batch(params) or args.current or section["current"])
     summary["new_labelled_rows"] = len(rows)
-    monitor.JSON.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    paths.MONITOR.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     text = monitoring.verdict(summary)
     actions.set_outputs({"status": summary["status"], "traffic": str(summary["status"] != "no traffic").lower(),
                          "alert": str(bool(summary["alerts"])).lower(), "labelled-rows": len(rows)})
@@ -521,8 +496,6 @@ def _deploy(args: argparse.Namespace, params: dict) -> int:
     return 0
 {%- endif %}
 
-{%- if cookiecutter.mlops_level == '2' %}
-
 
 def _cleanup_images(args: argparse.Namespace, params: dict) -> int:
     from .ci import images
@@ -534,7 +507,6 @@ def _cleanup_images(args: argparse.Namespace, params: dict) -> int:
         print(f"{result['action']} {len(result['deleted'])} image version(s) of {result['image']}; kept "
               f"{result['kept']}, with every champion version ({result['named'] or 'none yet'})")
     return 0
-{%- endif %}
 
 
 def ships(module: str) -> bool:
@@ -562,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("prepare", _prepare, "split the data into train and test sets")
     add("train", _train, f"train the model ({paths.MODEL})")
     add("evaluate", _evaluate, "score the model on the test split; write metrics/ and plots/")
-    add("model-card", _model_card, "write reports/model_card.md: intended use, data, metrics with intervals, slices, "
+    add("model-card", _model_card, f"write {paths.MODEL_CARD}: intended use, data, metrics with intervals, slices, "
                                    "limitations, lineage")
     sub = add("gate", _gate, "check thresholds and regression against the champion")
     sub.add_argument("--base-ref", help="git ref holding the champion's metrics (default: gate.base_ref)")
@@ -588,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     sub.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     sub = add("score", _score, "score a CSV or Parquet file with the champion, in chunks: predictions, rejected "
-                               "rows and capture records")
+                               "rows and capture records", "serving.batch")
     sub.add_argument("input", nargs="?", help="file to score; a DVC-tracked path is pulled (default: batch.input)")
     sub.add_argument("--out", help="predictions file, .parquet or .csv; the rejects and summary go beside it "
                                    "(default: batch.output)")
@@ -599,11 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--chunk-rows", type=int, help="rows read and scored at a time (default: batch.chunk_rows)")
     sub.add_argument("--no-capture", action="store_true", help="write no prediction-capture records")
     sub = add("score-plan", _score_plan, "whether batch scoring can run: an input and a champion (in CI also as "
-                                         "step outputs, and the job summary when not)")
+                                         "step outputs, and the job summary when not)", "ci.batch")
     sub.add_argument("--input", help="file to score (empty: batch.input)")
     sub = add("publish-predictions", _publish_predictions,
-              "push a predictions folder to the DVC remote, if one is configured (CI)")
-    sub.add_argument("folder", nargs="?", default="predictions", help="folder to push (default: predictions)")
+              "push a predictions folder to the DVC remote, if one is configured (CI)", "ci.batch")
+    sub.add_argument("folder", nargs="?", default=paths.BATCH_OUTPUT.parent,
+                     help=f"folder to push (default: {paths.BATCH_OUTPUT.parent})")
     sub = add("report", _report, "render the pipeline's outputs as Markdown for the PR comment and the job summary")
     sub.add_argument("--out", default=paths.REPORT_DIR,
                      help="the report's own folder (new, empty, or an earlier report's, which is emptied): "
@@ -630,23 +603,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--branch", default="promote/champion", help="branch that holds the candidate")
     sub = add("verify-champion", _verify_champion,
               "check the champion's bytes (sha256) and signature before a deploy uses them (docs/security.md)")
-    sub.add_argument("--file", default="champion.json", help="champion record (default: champion.json)")
+    sub.add_argument("--file", default=paths.CHAMPION, help=f"champion record (default: {paths.CHAMPION})")
     sub.add_argument("--version", type=lambda v: int(v) if v.strip() else None,
                      help="an earlier champion version (a rollback's), checked from git history (empty: the current)")
-    sub = add("drift-summary", _drift_summary,
-              f"the drift verdict from {paths.DRIFT} (in CI also as step outputs and the job summary)", "ci.alerts")
-    sub.add_argument("--summary", default=paths.DRIFT, help=f"drift summary (default: {paths.DRIFT})")
-    sub = add("drift-alert", _drift_alert,
-              "on drift, start the retraining workflow and open or update the drift issue (GitHub REST API)",
-              "ci.alerts")
-    sub.add_argument("--summary", default=paths.DRIFT, help=f"drift summary (default: {paths.DRIFT})")
-    sub.add_argument("--workflow", default="retrain.yml", help="workflow file to dispatch (default: retrain.yml)")
-    sub.add_argument("--ref", help="branch to retrain on (default: $GITHUB_REF_NAME, else main)")
-    sub.add_argument("--label", default="drift", help="label of the drift issue (default: drift)")
-    sub.add_argument("--labelled-rows", type=int, help="new labelled rows in the current batch (from drift-summary); "
-                                                       "0: the issue asks for labels and no retraining starts")
     sub = add("collect", _collect, "gather the captured predictions of a window into the production batch "
-                                   "(monitoring.current), labels joined by record id")
+                                   "(monitoring.current), labels joined by record id", "stages.collect")
     sub.add_argument("--source", help="capture folder or fsspec URL (default: $MONITOR_SOURCE, else monitoring.source)")
 {%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target == 'swarm' %}
     sub.add_argument("--environment", help="read the capture volumes of this environment's Docker hosts over SSH "
@@ -659,18 +620,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", help="batch CSV to write (default: monitoring.current; with --labelled, "
                                    "labelled.csv in monitoring.history)")
     add("monitor-source", _monitor_source, "where `collect` reads the captured predictions from; in CI a step output "
-                                           "`configured`, and a job summary saying what to set when nothing is")
+        "`configured`, and a job summary saying what to set when nothing is", "stages.collect")
     sub = add("monitor", _monitor, "drift, prediction drift, production accuracy and slices of the collected batch "
-                                   "(Evidently); reports/monitor.*, a snapshot in the history")
+                                   f"(Evidently); {paths.MONITOR.with_suffix('.*')}, a snapshot in the history",
+              "stages.monitor")
     sub.add_argument("--current", help="collected batch (default: monitoring.current)")
     sub.add_argument("--no-history", action="store_true", help="do not add the run to the Evidently workspace")
     sub = add("monitor-history", _monitor_history,
-              "pull or push the monitoring history (Evidently workspace, watermark, labelled rows) with the DVC remote")
+              "pull or push the monitoring history (Evidently workspace, watermark, labelled rows) with the DVC remote",
+              "stages.history")
     sub.add_argument("action", choices=("pull", "push"))
     sub = add("monitor-alert", _monitor_alert,
-              "on a monitoring alert open or update the issue; with new labelled production rows start retraining")
-    sub.add_argument("--summary", default="reports/monitor.json",
-                     help="monitor summary (default: reports/monitor.json)")
+              "on a monitoring alert open or update the issue; with new labelled production rows start retraining",
+              "ci.alerts")
+    sub.add_argument("--summary", default=paths.MONITOR, help=f"monitor summary (default: {paths.MONITOR})")
     sub.add_argument("--workflow", default="retrain.yml", help="workflow file to dispatch (default: retrain.yml)")
     sub.add_argument("--ref", help="branch to retrain on (default: $GITHUB_REF_NAME, else main)")
     sub.add_argument("--labelled-rows", type=int, help="new labelled production rows (default: from the summary)")
@@ -701,12 +664,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("remote", _remote, "pull or push what the .dvc files in git name (data, the champion's model) with "
                                  "the DVC remote, if one is configured (CI)")
     sub.add_argument("action", choices=("pull", "push"))
-{%- if cookiecutter.mlops_level == '2' %}
     sub = add("cleanup-images", _cleanup_images, "delete old serving images from ghcr.io, keeping every version "
-                                                 "champion.json has named (GitHub REST API)")
+                                                 "champion.json has named (GitHub REST API)", "ci.images")
     sub.add_argument("--keep-days", type=int, default=30, help="keep every image younger than this (default: 30)")
     sub.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
-{%- endif %}
 {%- if cookiecutter.mlops_level == '2' and cookiecutter.deploy_target != 'none' %}
     sub = add("deploy-settings", _deploy_settings, "whether an environment's deploy settings are set: step output "
                                                    "ready=true/false; an error when partly set (docs/deploy.md)")

@@ -9,8 +9,7 @@ import json
 from pathlib import Path
 
 from .errors import PipelineError
-
-JSON = Path("reports/monitor.json")
+from .paths import MONITOR as JSON
 
 
 def read_summary(path: str | Path = JSON) -> dict:

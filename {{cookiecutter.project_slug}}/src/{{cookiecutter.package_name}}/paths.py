@@ -40,11 +40,50 @@ RUN_INFO = Path("models/run.json")
 LOGGED = {"metrics": (METRICS,), "plots": (PLOTS,),
           "reports": (DATA_CHECK, DATA_CHECK_HTML, VERDICT, DRIFT, DRIFT_HTML, EVALUATION, MODEL_CARD)}
 
+# Production monitoring (stages/collect.py, monitor.py, history.py): monitoring.* in params.yaml may move the
+# folders; these are the defaults.
+COLLECT = Path("reports/collect.json")  # collect's summary
+MONITOR = Path("reports/monitor.json")  # monitor's summary (monitoring.py reads it back)
+MONITOR_HTML = Path("reports/monitor.html")
+LABELS = Path("data/labels")  # monitoring.labels: label files, record_id and the target
+PRODUCTION = Path("data/production/current.csv")  # monitoring.current: the collected batch
+MONITOR_HISTORY = Path("data/production/history")  # monitoring.history, and the names inside it:
+WATERMARK_FILE = "watermark.json"  # where the last monitored window ended
+WORKSPACE_DIR = "workspace"  # the Evidently workspace
+LABELLED_FILE = "labelled.csv"  # production's labelled records (`collect --labelled`)
+REMOTE_HISTORY = "monitoring-workspace"  # the history's folder on the DVC remote, beside its cache
+
+# Prediction capture (capture.py): capture.dir's default, the folder the image uses ($CAPTURE_DIR, on the
+# `capture` volume), and a capture file's name in its day folder (<YYYY-MM-DD>/predictions-...jsonl).
+CAPTURE_DIR = Path("captures")
+CAPTURE_MOUNT = Path("/var/lib/capture")
+CAPTURE_PREFIX = "predictions-"
+CAPTURE_SUFFIX = ".jsonl"
+CAPTURE_FILES = f"{CAPTURE_PREFIX}*{CAPTURE_SUFFIX}"
+
+# Batch scoring (serving/batch.py): batch.output's default, and the files written beside the output.
+BATCH_OUTPUT = Path("predictions/predictions.parquet")
+REJECTS_SUFFIX = ".rejects.csv"
+BATCH_SUMMARY_SUFFIX = ".summary.json"
+SCORE_MODEL_DIR = Path("build/score-model")  # score's own export, when build/model holds another model
+
 # The champion, in git (champion.py).
 CHAMPION = Path("champion.json")
 CHAMPION_MODEL = Path("champion/model.joblib")
 CHAMPION_DVC = Path("champion/model.joblib.dvc")
 CHAMPION_SIGNATURE = Path("champion/model.joblib.sig")  # model-signing's bundle for CHAMPION_MODEL (signing.py)
+SIGNING_KEY = Path("signing/champion.pub")  # signing.py: committed, it makes every champion signed by its key
+
+# The template's answers and commit (cruft), for template updates (ci/template.py).
+CRUFT_STATE = Path(".cruft.json")
+
+# Deploys: the Swarm stack and the files it mounts as configs (ci/swarm.py); Kustomize overlays (ci/kube.py).
+STACK = Path("deploy/stack.yml")
+NGINX_CONFIG = Path("deploy/nginx.conf")
+PROMETHEUS_CONFIG = Path("monitoring/prometheus.yml")
+ALERT_RULES = Path("monitoring/alerts.yml")
+K8S_OVERLAYS = Path("deploy/k8s/overlays")
+K8S_BUILD = Path("build/k8s")  # one Kustomization per deploy, wrapping the overlay with the image
 
 # MLflow's embedded store, in the checkout (tracking.py).
 MLFLOW_DB = Path("mlflow.db")

@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 
 from .errors import PipelineError
+from .paths import SIGNING_KEY as PUBLIC_KEY
 
-PUBLIC_KEY = Path("signing/champion.pub")
 KEY_ENV = "MODEL_SIGNING_KEY"  # the private key, PEM: a secret of the `promotion` environment
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 UNSIGNED = ("no model signing set up: the champion's origin is not verified (only its sha256). "

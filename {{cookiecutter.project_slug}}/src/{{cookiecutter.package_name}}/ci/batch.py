@@ -1,6 +1,6 @@
 """What batch.yml needs around `score`: whether there is a champion to score with, and the job summary.
 
-`plan` reads only champion.json and params.yaml (standard library imports only), so the job that decides
+`plan` reads only champion.json and params.yaml (no pandas: the core dependencies only), so the job that decides
 runs without the pipeline's libraries; with no champion yet, the scoring job is skipped and the summary says
 what to do.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import reporting
 from . import actions
 
 NO_CHAMPION = ("No champion yet, so batch scoring was skipped: champion.json names the model it scores with. "
@@ -30,14 +31,12 @@ def plan(params: dict, source: str | None, record: Path | str = actions.CHAMPION
         reason = ""
     actions.set_outputs({"ready": "false" if reason else "true", "input": source})
     if reason:
-        actions.add_summary(f"### Batch scoring\n\n{reason}")
+        actions.add_summary(reporting.render("batch_skipped.md", reason=reason))
     return {"ready": not reason, "input": source, "reason": reason}
 
 
 def summary_markdown(summary: dict) -> str:
     """The job summary of a scoring run (templates/batch_summary.j2)."""
-    from .. import reporting
-
     mix = summary["prediction_mix"]
     training = summary.get("training_mix") or {}
     if summary["task"] == "classification":
@@ -76,5 +75,5 @@ def publish(folder: str | Path) -> dict:
     actions.set_outputs({"pushed": "true", "pointer": str(pointer)})
     message = (f"pushed {folder} to the DVC remote '{name}'; {pointer} (in the run's artifact) names it: "
                f"`dvc pull {pointer}` in a checkout fetches it")
-    actions.add_summary(f"**Predictions:** {message}.")
+    actions.add_summary(reporting.render("batch_published.md", message=message))
     return {"pushed": True, "message": message, "pointer": str(pointer)}

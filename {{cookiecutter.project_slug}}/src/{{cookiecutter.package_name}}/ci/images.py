@@ -17,8 +17,10 @@ import os
 import re
 import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from ..errors import PipelineError
+from ..paths import CHAMPION
 from . import actions
 from .github import GitHub
 
@@ -26,7 +28,7 @@ OURS = re.compile(r"(sha-[0-9a-f]{7,40}|model-v\d+)")
 MODEL_TAG = re.compile(r"model-v(\d+)")
 
 
-def named_versions(path: str = "champion.json", cwd: str | None = None) -> set[int]:
+def named_versions(path: str | Path = CHAMPION, cwd: str | None = None) -> set[int]:
     """Every `version` champion.json has held in this branch's history."""
     shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], capture_output=True, text=True, cwd=cwd)
     if shallow.stdout.strip() == "true":

@@ -18,10 +18,11 @@ import uuid
 from pathlib import Path
 
 from ..errors import CheckFailed, PipelineError
+from ..paths import K8S_BUILD, K8S_OVERLAYS
 from ..serving import smoke
 from .deploy import SLUG, WAIT, name
 
-OVERLAYS = Path("deploy/k8s/overlays")
+OVERLAYS = K8S_OVERLAYS
 IMAGE = re.compile(r"(?P<name>[^\s@]+?)(?::(?P<tag>[\w][\w.-]*))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
 
 
@@ -74,7 +75,7 @@ def roll_out(environment: str, image: str, version: int | None, env: dict) -> di
             spec = json.loads(before.stdout)["spec"]["template"]["spec"]["containers"][0]
             previous = {"image": spec["image"], "version": json.loads(before.stdout)["metadata"].get(
                 "annotations", {}).get("deploy.model-version")}
-        wrapper = Path("build/k8s", environment)
+        wrapper = K8S_BUILD / environment
         wrapper.mkdir(parents=True, exist_ok=True)
         (wrapper / "kustomization.yaml").write_text(kustomization(environment, image))
         started = time.monotonic()

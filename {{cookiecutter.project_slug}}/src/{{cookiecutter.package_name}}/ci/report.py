@@ -128,12 +128,6 @@ def drift(summary: dict | None) -> dict | None:
             "top": sorted(columns, key=lambda c: (not c.get("drifted"), -_severity(c)))[:MAX_DRIFT_ROWS]}
 
 
-def drift_section(summary: dict | None) -> tuple[str, str]:
-    """(headline, Markdown section) for reports/drift.json: the report's, and the drift issue's (alerts.py)."""
-    data = drift(summary)
-    return _drift_headline(data), reporting.render("report_drift.md", drift=data, **FORMAT)
-
-
 def _drift_headline(data: dict | None) -> str:
     if data is None:
         return "drift ⚠️ not run"

@@ -45,9 +45,7 @@ class Setting:
 
 
 def environments() -> list[str]:
-    names = ["training"]
-    if LEVEL >= 1:
-        names.append("promotion")
+    names = ["training", "promotion"]  # promotion: the jobs that open pull requests (template updates at level 0)
     if LEVEL >= 2:
         names.append("registry")
     if DEPLOYS:
@@ -62,9 +60,8 @@ def settings() -> list[Setting]:
         Setting("variable", "TRAINING_RUNNER", None, False, "a bigger runner's label for the training jobs"),
         Setting("variable", "BASE_IMAGE", None, False, "the serving image's base, pinned by digest"),
     ]
-    if LEVEL >= 1:
-        found.append(Setting("secret", "PROMOTION_TOKEN", "promotion", False,
-                             "CI runs on promotion pull requests only when they are opened with this token"))
+    found.append(Setting("secret", "PROMOTION_TOKEN", "promotion", False,
+                         "CI runs on the pull requests workflows open only when they are opened with this token"))
     if LEVEL >= 2:
         found += [Setting("variable", "ATTEST_PROVENANCE", None, False, "`true` on private Enterprise Cloud repos"),
                   Setting("variable", "REGISTRY_USERNAME", "registry", False, "only for a registry other than ghcr.io"),
@@ -181,10 +178,9 @@ def _environments(client: GitHub, plan: Plan, apply: bool, reviewers: list[str] 
 
 
 def _workflow_permissions(client: GitHub, plan: Plan, apply: bool) -> None:
-    if LEVEL < 1:
-        return
     current = client.workflow_permissions()
-    what = "Actions may create pull requests (the promotion pull request)"
+    what = ("Actions may create pull requests (template updates" + (", the promotion pull request" if LEVEL >= 1
+                                                                     else "") + ")")
     if current.get("can_approve_pull_request_reviews"):
         plan.ok(what)
         return

@@ -20,13 +20,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import paths
 from ..errors import CheckFailed, PipelineError
 from ..serving import smoke
 from .deploy import WAIT, name
 
-STACK_FILE = "deploy/stack.yml"
-CONFIGS = {"NGINX_CONFIG": "deploy/nginx.conf", "PROMETHEUS_CONFIG": "monitoring/prometheus.yml",
-           "ALERTS_CONFIG": "monitoring/alerts.yml"}
+STACK_FILE = paths.STACK.as_posix()
+CONFIGS = {"NGINX_CONFIG": paths.NGINX_CONFIG, "PROMETHEUS_CONFIG": paths.PROMETHEUS_CONFIG,
+           "ALERTS_CONFIG": paths.ALERT_RULES}
 VERSION_LABEL = "deploy.model-version"
 COMMAND_TIMEOUT = 300
 SSH_HINTS = {

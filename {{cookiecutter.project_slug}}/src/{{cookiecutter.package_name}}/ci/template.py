@@ -14,9 +14,9 @@ from pathlib import Path
 
 from .. import reporting
 from ..errors import PipelineError
+from ..paths import CRUFT_STATE
 from . import actions
 
-CRUFT_STATE = Path(".cruft.json")
 CONFLICT = "<<<<<<< "
 
 

@@ -17,10 +17,11 @@ import tarfile
 from pathlib import Path
 
 from ..errors import PipelineError
+from ..paths import CAPTURE_MOUNT
 from . import deploy, swarm
 
 VOLUME = "capture"  # the named volume deploy/stack.yml mounts at /var/lib/capture (as <stack>_capture)
-MOUNT = "/var/lib/capture"
+MOUNT = CAPTURE_MOUNT.as_posix()
 TIMEOUT = 600  # seconds for one volume's tar
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import capture, contract
+from .. import capture, contract, paths
 from ..errors import PipelineError
 from ..paths import MODEL as CANDIDATE
 
@@ -48,7 +48,7 @@ def settings(params: dict) -> dict:
     chunk_rows = int(section.get("chunk_rows") or DEFAULT_CHUNK_ROWS)
     if chunk_rows < 1:
         raise PipelineError(f"batch.chunk_rows in params.yaml must be a positive integer, not {chunk_rows}")
-    return {"input": section.get("input") or "", "output": section.get("output") or "predictions/predictions.parquet",
+    return {"input": section.get("input") or "", "output": section.get("output") or paths.BATCH_OUTPUT.as_posix(),
             "id_column": section.get("id_column") or None, "chunk_rows": chunk_rows}
 
 
@@ -346,17 +346,17 @@ def capture_lines(raw: pd.DataFrame, rows: np.ndarray, request_id: str, model: d
 # --------------------------------------------------------------------------- the model
 
 
-EXPORTED = (Path("build/model"), Path("build/score-model"))  # `export`'s default directory, then score's own
+EXPORTED = (paths.MODEL_DIR, paths.SCORE_MODEL_DIR)  # `export`'s default directory, then score's own
 
 
 def _exported(folder: Path, sha: str, alias: str) -> bool:
     try:
-        metadata = json.loads((folder / "metadata.json").read_text())
+        metadata = json.loads((folder / paths.METADATA_FILE).read_text())
     except (OSError, ValueError):
         return False
-    model_file = "model.onnx" if metadata.get("runtime") == "onnx" else "model.joblib"
+    model_file = paths.ONNX_FILE if metadata.get("runtime") == "onnx" else paths.MODEL_FILE
     return (metadata.get("model_sha256") == sha and metadata.get("alias") == alias
-            and (folder / model_file).is_file() and (folder / "input_schema.json").is_file())
+            and (folder / model_file).is_file() and (folder / paths.SCHEMA_FILE).is_file())
 
 
 def load_model(params: dict, source: str) -> tuple[Any, dict, list[dict]]:
@@ -488,8 +488,8 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
     if id_column:
         text_columns.append(id_column)
 
-    rejects_path = out.with_name(f"{out.stem}.rejects.csv")
-    summary_path = out.with_name(f"{out.stem}.summary.json")
+    rejects_path = out.with_name(out.stem + paths.REJECTS_SUFFIX)
+    summary_path = out.with_name(out.stem + paths.BATCH_SUMMARY_SUFFIX)
     request_id = uuid.uuid4().hex
     capture_options = capture_settings(params, record, features)
     captured = CaptureFiles(capture_options.dir, capture_options.rotate_bytes) if capture_options else None

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import capture
 from ..errors import PipelineError
-from ..paths import METADATA_FILE, SCHEMA_FILE
+from ..paths import METADATA_FILE, MODEL_DIR, SCHEMA_FILE
 from . import runtimes
 from .metrics import Deferred, Metrics
 from .recorder import Recorder
@@ -365,7 +365,7 @@ def _writable(directory: Path) -> bool:
 def from_env() -> FastAPI:
     """App factory for `uvicorn --factory` (the image's CMD): the model directory is $MODEL_DIR."""
     try:
-        return create_app(os.environ.get("MODEL_DIR", "build/model"))
+        return create_app(os.environ.get("MODEL_DIR", MODEL_DIR))
     except PipelineError as exc:
         # Exit at once with one readable line instead of a traceback, so a bad image fails fast.
         raise SystemExit(f"error: {exc}") from None

@@ -28,8 +28,9 @@ import pandas as pd
 from .. import capture as capture_format
 from .. import contract
 from ..errors import PipelineError
+from ..paths import CAPTURE_FILES, LABELS, MONITOR_HISTORY, PRODUCTION
+from ..paths import COLLECT as SUMMARY
 
-SUMMARY = Path("reports/collect.json")
 META = ("record_id", "prediction", "time", "model_version")  # columns after the features and the target
 EXAMPLES = 5  # broken records quoted in the summary
 UTC = dt.timezone(dt.timedelta(0))  # datetime.UTC needs Python 3.11
@@ -40,9 +41,9 @@ def settings(params: dict) -> dict:
     """The `monitoring:` section, with defaults for the keys collect and monitor read."""
     section = dict(params.get("monitoring") or {})
     section.setdefault("source", "")
-    section.setdefault("labels", "data/labels")
-    section.setdefault("current", "data/production/current.csv")
-    section.setdefault("history", "data/production/history")
+    section.setdefault("labels", LABELS.as_posix())
+    section.setdefault("current", PRODUCTION.as_posix())
+    section.setdefault("history", MONITOR_HISTORY.as_posix())
     section.setdefault("min_rows", 30)
     section.setdefault("min_labelled_rows", 30)
     return section
@@ -70,7 +71,7 @@ def capture_files(source: str, since: dt.datetime | None) -> tuple[object, list[
         raise PipelineError(f"{source}: no such capture folder (monitoring.source in params.yaml, or --source)")
     first_day = since.strftime("%Y-%m-%d") if since else ""
     files = []
-    for path in sorted(fs.glob(f"{root.rstrip('/')}/*/predictions-*.jsonl")):
+    for path in sorted(fs.glob(f"{root.rstrip('/')}/*/{CAPTURE_FILES}")):
         day = path.rsplit("/", 2)[-2]
         if day >= first_day:  # a day folder older than the window's start holds nothing for it
             files.append(path)

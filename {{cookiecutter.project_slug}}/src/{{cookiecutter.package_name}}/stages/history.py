@@ -17,12 +17,12 @@ import json
 from pathlib import Path
 
 from ..errors import PipelineError
+from ..paths import LABELLED_FILE as LABELLED
+from ..paths import REMOTE_HISTORY as REMOTE_FOLDER
+from ..paths import WATERMARK_FILE as WATERMARK
+from ..paths import WORKSPACE_DIR as WORKSPACE
 
 PROJECT = "{{ cookiecutter.project_slug }}: production monitoring"
-WATERMARK = "watermark.json"
-WORKSPACE = "workspace"
-LABELLED = "labelled.csv"
-REMOTE_FOLDER = "monitoring-workspace"  # beside the DVC cache on the remote
 
 
 def _panels(task: str) -> list:

@@ -25,11 +25,11 @@ from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionP
 
 from .. import champion, contract, monitoring, reporting, slices
 from ..errors import PipelineError
+from ..paths import MONITOR_HTML as HTML
 from . import collect
 from .drift import _cap, value_drift
 
 JSON = monitoring.JSON
-HTML = Path("reports/monitor.html")
 LABELLED = "labelled"  # 1 for a record with a label: its mean over a window is the label coverage
 PRIMARY = {"classification": "f1_macro", "regression": "r2"}
 
