@@ -122,10 +122,13 @@ def generate_and_edit(template: Path, out: Path, **answers: str) -> tuple[Path, 
 
 
 # What a level adds to the package and its tests (the hook's table): file -> the lowest level that ships it.
-LEVEL_FILES = {**{f"src/PKG/ci/{m}.py": 1 for m in ("alerts", "registry")},
-               **{f"tests/test_{m}.py": 1 for m in ("alerts", "registry")},
-               **{f"src/PKG/ci/{m}.py": 2 for m in ("rollback", "comment")},
-               **{f"tests/test_{m}.py": 2 for m in ("rollback", "comment")}}
+LEVEL_FILES = {**{f"src/PKG/ci/{m}.py": 1 for m in ("alerts", "registry", "batch")},
+               **{f"src/PKG/stages/{m}.py": 1 for m in ("collect", "monitor", "history")},
+               "src/PKG/serving/batch.py": 1, "src/PKG/monitoring.py": 1,
+               **{f"src/PKG/templates/{t}.j2": 1 for t in ("batch_summary", "monitor.md", "monitor_issue.md")},
+               **{f"tests/test_{m}.py": 1 for m in ("alerts", "registry", "batch", "monitor", "signing")},
+               **{f"src/PKG/ci/{m}.py": 2 for m in ("rollback", "comment", "images")},
+               **{f"tests/test_{m}.py": 2 for m in ("rollback", "comment", "images")}}
 
 
 def test_moving_between_levels_merges_cleanly_and_keeps_user_edits(template_repo, tmp_path):
@@ -139,8 +142,11 @@ def test_moving_between_levels_merges_cleanly_and_keeps_user_edits(template_repo
         shipped = {name for name in LEVEL_FILES if (project / name.replace("PKG", package)).is_file()}
         assert shipped == {name for name, lowest in LEVEL_FILES.items() if int(level) >= lowest}, level
         help_text = sh([sys.executable, "-m", package, "--help"], project, env={"PYTHONPATH": "src"})
-        assert (" sync-registry " in help_text.stdout) == (level != "0") and (
-            " rollback " in help_text.stdout) == (level == "2"), help_text.stdout
+        offered = set(re.findall(r"^    ([a-z][a-z-]+)(?:\s|$)", help_text.stdout, re.M))
+        assert {c for c in ("sync-registry", "score", "collect", "monitor", "monitor-alert") if c in offered} == (
+            set() if level == "0" else {"sync-registry", "score", "collect", "monitor", "monitor-alert"}), offered
+        assert {c for c in ("rollback", "cleanup-images") if c in offered} == (
+            {"rollback", "cleanup-images"} if level == "2" else set()), offered
         commit(project, f"Level {level}")
 
     # A line the user changed and the template changes too: inline conflict markers, no .rej file.

@@ -28,6 +28,16 @@ PROJECT_FILES = ["src", "data/raw", "schema.yaml", "params.yaml", "dvc.yaml", ".
                  ".gitignore", "pyproject.toml"]
 
 
+@pytest.fixture
+def github():
+    """The tests' one fake GitHub API (github_stub.py, loopback only): (env for a workflow step, the stub)."""
+    from github_stub import GitHubStub
+
+    with GitHubStub(repo=REPO, token=TOKEN, prs=()) as stub:
+        yield {**stub.env(), "GITHUB_REF_NAME": "main", "GITHUB_SERVER_URL": "https://github.com",
+               "GITHUB_RUN_ID": "42"}, stub
+
+
 @pytest.fixture(autouse=True)
 def _subprocess_imports(monkeypatch, tmp_path):
     """Let `python -m` (called by dvc stages) import the package without installing it; apps built by

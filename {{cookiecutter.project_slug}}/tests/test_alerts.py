@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO, TOKEN
-from github_stub import GitHubStub
+from conftest import REPO
 from test_ci import PARAMS
 
 from {{ cookiecutter.package_name }}.ci import alerts
@@ -17,15 +16,6 @@ from {{ cookiecutter.package_name }}.errors import PipelineError
 # A verdict quotes column names from the data: they must not inject Markdown, HTML or mentions into the issue.
 ALERTING = {"status": "ok", "rows": 80, "alerts": ["data drift: `size`|<b> @team drifted"], "new_labelled_rows": 0}
 QUIET = {"status": "ok", "rows": 80, "alerts": [], "new_labelled_rows": 0}
-
-
-@pytest.fixture
-def github():
-    """The tests' one fake GitHub API (github_stub.py): (env for the alert, the stub)."""
-    with GitHubStub(repo=REPO, token=TOKEN, prs=()) as stub:
-        env = {**stub.env(), "GITHUB_REF_NAME": "main", "GITHUB_SERVER_URL": "https://github.com",
-               "GITHUB_RUN_ID": "42"}
-        yield env, stub
 
 
 def test_no_alert_and_no_labels_calls_nothing(github):

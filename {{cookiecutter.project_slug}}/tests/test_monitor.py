@@ -12,8 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import numeric_features
-from test_ci import REPO, github  # noqa: F401  (the fixture)
+from conftest import REPO, numeric_features
 
 from {{ cookiecutter.package_name }} import monitoring, reporting
 from {{ cookiecutter.package_name }}.ci import alerts, report
@@ -181,7 +180,7 @@ def test_no_traffic_is_reported_as_such(setup, project, capsys):
     assert "::warning::no traffic" in capsys.readouterr().out
 
 
-def test_alerts_open_one_issue_and_retrain_only_with_labels(github):  # noqa: F811
+def test_alerts_open_one_issue_and_retrain_only_with_labels(github):
     env, stub = github
     summary = {"status": "ok", "alerts": ["data drift: share of drifted columns 0.60 (threshold 0.5)"],
                "new_labelled_rows": 0}
