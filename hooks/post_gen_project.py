@@ -70,11 +70,14 @@ KEEP = {
     "tests/test_comment.py": LEVEL >= 2,
     ".github/workflows/cleanup-images.yml": LEVEL >= 2,
     "src/{{ cookiecutter.package_name }}/ci/images.py": LEVEL >= 2,
+    "src/{{ cookiecutter.package_name }}/templates/images.md.j2": LEVEL >= 2,
     "tests/test_images.py": LEVEL >= 2,
     # deploy_target swarm or kubernetes: deploy-env.yml calls `deploy-settings`, then `deploy`.
     ".github/workflows/deploy-env.yml": DEPLOYS,
     "docs/deploy.md": DEPLOYS,
     "src/{{ cookiecutter.package_name }}/ci/deploy.py": DEPLOYS,
+    "src/{{ cookiecutter.package_name }}/templates/deploy.md.j2": DEPLOYS,
+    "src/{{ cookiecutter.package_name }}/templates/deploy_settings.md.j2": DEPLOYS,
     "tests/test_deploy.py": DEPLOYS,
     # swarm: the stack (app, proxy, Prometheus) that `docker stack deploy` runs.
     "deploy/stack.yml": SWARM,

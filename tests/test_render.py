@@ -34,7 +34,7 @@ COMMON = {
     *(f"src/PKG/templates/{name}.j2" for name in ("report.md", "report_metrics.md", "report_drift.md",
                                                   "report_plots.md", "report_data_check.md", "report_links.md",
                                                   "report_added.md", "report_card.md", "data_check.html",
-                                                  "model_card", "template_update")),
+                                                  "model_card", "template_update", "template_summary.md")),
     *(f"tests/{t}.py" for t in ("conftest", "test_checks", "test_drift", "test_e2e", "test_gate", "test_serve",
                                 "test_train", "test_report", "test_ci", "test_champion", "test_remote",
                                 "test_evaluate", "test_layout", "github_stub", "test_github", "test_promote",
@@ -58,11 +58,12 @@ BY_LEVEL: dict[str, set[str]] = {
                                                            "monitor.md", "monitor.html", "monitor_issue.md")),
           *(f"tests/test_{m}.py" for m in ("alerts", "registry", "signing", "batch", "monitor"))},
     "2": {*(f".github/workflows/{w}.yml" for w in ("pr-report", "pr-comment", "deploy", "rollback", "cleanup-images")),
-          *(f"src/PKG/ci/{m}.py" for m in ("images", "rollback", "comment")),
+          *(f"src/PKG/ci/{m}.py" for m in ("images", "rollback", "comment")), "src/PKG/templates/images.md.j2",
           *(f"tests/test_{m}.py" for m in ("images", "rollback", "comment"))},
 }
 # Level 2 with a deploy_target: the settings check and deploy (deploy-env.yml), plus the target's files.
-DEPLOYS = {".github/workflows/deploy-env.yml", "docs/deploy.md", "src/PKG/ci/deploy.py", "tests/test_deploy.py"}
+DEPLOYS = {".github/workflows/deploy-env.yml", "docs/deploy.md", "src/PKG/ci/deploy.py", "tests/test_deploy.py",
+           "src/PKG/templates/deploy.md.j2", "src/PKG/templates/deploy_settings.md.j2"}
 TARGETS = {
     "swarm": {"src/PKG/ci/swarm.py", "deploy/stack.yml", "deploy/nginx.conf", "monitoring/prometheus.yml",
               "monitoring/alerts.yml", "src/PKG/ci/volumes.py"},

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable
 
+from .. import reporting
 from ..errors import PipelineError
 from . import actions
 from .github import GitHub
@@ -45,11 +46,8 @@ def check_settings(environment: str, env: dict, target: str = TARGET) -> list[st
 
 
 def settings_summary(environment: str, missing: list[str], target: str = TARGET) -> str:
-    if not missing:
-        return f"### Deploy to {environment}: settings found, deploying"
-    return (f"### Deploy to {environment}: skipped\n\nNot configured: {', '.join(missing)} not set. Set the "
-            f"{environment} environment's {', '.join(REQUIRED[target])} (docs/deploy.md, 'Settings'); set "
-            "DEPLOY_REQUIRED=true there to make a missing setting fail instead.")
+    """The settings job's summary: deploying, or skipped and what to set (templates/deploy_settings.md.j2)."""
+    return reporting.render("deploy_settings.md", environment=environment, missing=missing, required=REQUIRED[target])
 
 
 class Record:
@@ -84,18 +82,8 @@ def _cut(text: str) -> str:
 
 
 def summary(result: dict) -> str:
-    """What runs where after a deploy, as Markdown for the job summary."""
-    if result["action"] == "failed":
-        return f"### Deploy to {result['environment']}: failed\n\n{result['reason']}"
-    previous = result["previous"]
-    rows = [("where", f"`{result['stack']}` on `{result['host']}`"),
-            ("serving", f"`{result['image']}`, model v{result['version']}, {result['replicas']} replica(s)"),
-            ("address", result["url"]),
-            ("previous", f"`{previous['image']}`, model v{previous['version']}" if previous else "none (first deploy)")]
-    rows += [("checked", check) for check in result["checks"]]
-    rows += [("GitHub deployment", f"#{result['deployment']}")] if result.get("deployment") else []
-    table = "\n".join(f"| {key} | {value} |" for key, value in rows)
-    return f"### Deploy to {result['environment']}: model v{result['version']} is live\n\n| | |\n|---|---|\n{table}"
+    """What runs where after a deploy, or why it failed, for the job summary (templates/deploy.md.j2)."""
+    return reporting.render("deploy.md", result=result)
 
 
 def run(environment: str, image: str, version: int | None, rollout: Callable[..., dict],

@@ -19,6 +19,7 @@ import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .. import reporting
 from ..errors import PipelineError
 from ..paths import CHAMPION
 from . import actions
@@ -77,7 +78,7 @@ def cleanup(*, keep_days: int = 30, dry_run: bool = False, env: dict | None = No
         result = {"action": "skipped", "image": image, "deleted": [], "kept": 0,
                   "reason": f"images in {registry} are not cleaned up here (only ghcr.io's API is used): use the "
                             "registry's own retention policy"}
-        actions.add_summary(f"### Image cleanup: skipped\n\n{result['reason']}.", env)
+        actions.add_summary(reporting.render("images.md", skipped=True, reason=result["reason"]), env)
         return result
     package = path.split("/", 1)[1]
     named = named_versions(cwd=cwd)
@@ -89,10 +90,7 @@ def cleanup(*, keep_days: int = 30, dry_run: bool = False, env: dict | None = No
     gone = [", ".join(version["metadata"]["container"]["tags"]) for version in delete]
     verb = "would delete" if dry_run else "deleted"
     champions = ", ".join(f"v{n}" for n in sorted(named)) or "none yet"
-    lines = [f"### Image cleanup: {verb} {len(delete)} of {len(versions)} versions of `{image}`", "",
-             f"Kept: the images of every champion version champion.json has named ({champions}), "
-             f"those younger than {keep_days} days, and untagged parts of images."]
-    lines += [f"- {verb}: `{tags}`" for tags in gone]
-    actions.add_summary("\n".join(lines), env)
+    actions.add_summary(reporting.render("images.md", skipped=False, verb=verb, gone=gone, total=len(versions),
+                                         image=image, champions=champions, keep_days=keep_days), env)
     return {"action": verb.replace(" ", "-"), "image": image, "deleted": gone, "kept": len(keep),
             "named": sorted(named)}

@@ -90,7 +90,5 @@ def update(body: Path | None = None) -> dict:
         body.write_text(reporting.render("template_update", **result))
     actions.set_outputs({"updated": str(result["updated"]).lower(), "commit": result["new"][:12],
                          "conflicts": len(result["conflicts"])})
-    actions.add_summary(f"**Template:** {result['reason']}" + (
-        f"; {len(result['changed'])} file(s) changed, {len(result['conflicts'])} with conflicts: a pull request "
-        "(branch template/update) carries them." if result["updated"] else "."))
+    actions.add_summary(reporting.render("template_summary.md", **result))
     return result
