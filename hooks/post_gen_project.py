@@ -56,6 +56,7 @@ KEEP = {
     "src/{{ cookiecutter.package_name }}/templates/monitor.md.j2": LEVEL >= 1,
     "src/{{ cookiecutter.package_name }}/templates/monitor.html.j2": LEVEL >= 1,
     "src/{{ cookiecutter.package_name }}/templates/monitor_issue.md.j2": LEVEL >= 1,  # alerts.py's issue
+    "src/{{ cookiecutter.package_name }}/templates/monitor_skipped.md.j2": LEVEL >= 1,
     "tests/test_monitor.py": LEVEL >= 1,
     # Signed champions: promotion (level 1+) signs, export and deploys verify; the module stays for export.
     "tests/test_signing.py": LEVEL >= 1,

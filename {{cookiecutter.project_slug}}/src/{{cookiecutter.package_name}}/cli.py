@@ -96,20 +96,17 @@ def _register(args: argparse.Namespace, params: dict) -> int:
 
 
 def _promote(args: argparse.Namespace, params: dict) -> int:
+    from . import reporting
     from .ci import actions, promote
 
     result = promote.promote(params, check=args.check)
+    actions.add_summary(reporting.render("promote.md", **result, metric=primary_metric(params)))
     if not result["promoted"]:
         actions.set_outputs({"promoted": "false", "version": result["version"]})
-        actions.add_summary(f"**Nothing to promote:** {result['reason']}. No pull request.")
         print(f"nothing to promote: {result['reason']}")
         return 0
-    record, metric = result["record"], primary_metric(params)
+    record = result["record"]
     actions.set_outputs({"promoted": "true", "version": record["version"]})
-    actions.add_summary(f"**Proposed as champion v{record['version']}:** {metric} {record['metrics'].get(metric)} "
-                        f"(model sha256 `{record['model_sha256'][:12]}`, {record['storage']} storage)"
-                        + (f"; replaces v{result['replaces']}." if result["replaces"] else "; the first champion.")
-                        + (f" Signed by {record['signed_by']}." if record.get("signed_by") else ""))
     verb = "would propose" if args.check else "proposed"
     print(f"{verb} {record['model_name']} v{record['version']} as champion (model sha256 "
           f"{record['model_sha256'][:12]}, {record['storage']} storage)" + ("" if args.check else ": champion.json"))
@@ -313,12 +310,13 @@ def _capture_source(args: argparse.Namespace, params: dict) -> tuple[str, str]:
 
 
 def _monitor_source(args: argparse.Namespace, params: dict) -> int:
+    from . import reporting
     from .ci import actions
 
     kind, value = _capture_source(args, params)
     actions.set_outputs({"configured": str(bool(kind)).lower()})
     if not kind:
-        actions.add_summary(f"**Monitoring skipped:** {value}.")
+        actions.add_summary(reporting.render("monitor_skipped.md", reason=value))
         print(f"::warning::monitoring skipped: {value}")
         return 0
     print(f"captured predictions from {'the Docker hosts of ' if kind == 'environment' else ''}{value}")
