@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -34,6 +35,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -45,13 +47,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def metric(text: str, name: str) -> float:
-    """Sum of the samples of `name` (a metric name, or a name with its exact label set) in exposition text."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and line[len(name)] in " {":
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+def metric(text: str, selector: str) -> float:
+    """Sum of the samples of `selector` (a sample name, or one with its exact label set) in exposition text, as
+    prometheus_client's own parser reads it."""
+    name, _, labels = selector.partition("{")
+    wanted = dict(re.findall(r'(\w+)="([^"]*)"', labels)) if labels else None
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and (wanted is None or sample.labels == wanted))
 
 
 def raw_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
@@ -146,24 +148,30 @@ def uvicorn(project, capture_dir: Path, workdir: Path, workers: int = 2) -> Iter
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while len(workers_of(process)) < workers or not healthy(port):
+        while len(workers_of(process)) < workers or not answers(port, "/health"):
             assert process.poll() is None and time.monotonic() < deadline, (workdir / log.name).read_text()[-3000:]
             time.sleep(0.1)
         yield port, process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # graceful: each worker writes what it has queued
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        log.close()
+        stop(process, log, 30, group=True)  # SIGTERM first, graceful: each worker writes what it has queued
 
 
-def healthy(port: int) -> bool:
+def stop(process: subprocess.Popen, log, seconds: float, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL (to its whole process group with `group`) after `seconds`; its log closed."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL) if group else process.kill()
+            process.wait()
+    log.close()
+
+
+def answers(port: int, path: str) -> bool:
+    """Whether the server on `port` answers GET `path` with 200."""
     try:
-        with NO_PROXY.open(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+        with NO_PROXY.open(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
@@ -243,25 +251,12 @@ def prometheus(config: Path, workdir: Path) -> Iterator[int]:
          f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
-        while not ready(port):
+        while not answers(port, "/-/ready"):
             assert process.poll() is None and time.monotonic() < deadline, (workdir / "prometheus.log").read_text()
             time.sleep(0.2)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def ready(port: int) -> bool:
-    try:
-        with NO_PROXY.open(f"http://127.0.0.1:{port}/-/ready", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+        stop(process, log, 20)
 
 
 def api(port: int, path: str, **query: str) -> dict:

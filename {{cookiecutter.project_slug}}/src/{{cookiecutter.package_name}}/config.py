@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from .errors import PipelineError
-from .paths import PARAMS
+from .paths import PARAMS, read
 
 # What a scikit-learn model file needs to load: MLflow's pip requirements and the joblib image's pins.
 PIP_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy")
@@ -35,12 +35,7 @@ REQUIRED = {
 
 def load_params(path: str | Path = PARAMS) -> dict[str, Any]:
     path = Path(path)
-    try:
-        params = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found; run commands from the project root") from None
-    except yaml.YAMLError as exc:
-        raise PipelineError(f"{path}: not valid YAML: {exc}") from None
+    params = read(path, "run commands from the project root", yaml.safe_load, "YAML", (yaml.YAMLError,))
     if not isinstance(params, dict):
         raise PipelineError(f"{path}: expected a mapping at the top level")
     for key, kind in REQUIRED.items():

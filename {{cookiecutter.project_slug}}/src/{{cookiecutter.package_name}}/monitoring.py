@@ -5,21 +5,15 @@ Only the standard library: the alert job, which holds the write token, installs 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import PipelineError
 from .paths import MONITOR as JSON
+from .paths import read
 
 
 def read_summary(path: str | Path = JSON) -> dict:
-    path = Path(path)
-    try:
-        summary = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found; run `monitor` first") from None
-    except json.JSONDecodeError as exc:
-        raise PipelineError(f"{path}: not valid JSON: {exc}") from None
+    summary = read(path, "run `monitor` first")
     if not isinstance(summary, dict) or "status" not in summary:
         raise PipelineError(f"{path}: expected the `monitor` command's summary (no status)")
     return summary

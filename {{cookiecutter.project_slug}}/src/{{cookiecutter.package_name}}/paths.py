@@ -8,7 +8,9 @@ only the standard library and errors.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .errors import PipelineError
 
@@ -108,8 +110,19 @@ PR_NUMBER_FILE = "pr-number"  # the PR the poster comments on
 REPORT_OWNER = ".report-folder"  # marks a folder `report` made, which it may empty and rewrite
 
 
+def read(path: Path | str, missing: str, parse: Callable[[str], Any] = json.loads, kind: str = "JSON",
+         invalid: tuple[type[Exception], ...] = (ValueError,)) -> Any:
+    """A file's parsed text (JSON unless `parse` says otherwise); a PipelineError naming the file when it is not
+    valid `kind`, or when it is absent, with `missing`: what makes it."""
+    path = Path(path)
+    try:
+        return parse(path.read_text())
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found; {missing}") from None
+    except invalid as exc:
+        raise PipelineError(f"{path}: not valid {kind}: {exc}") from None
+
+
 def read_output(path: Path, stage: str) -> dict:
     """A stage's JSON output, or a PipelineError naming the stage to run first."""
-    if not path.is_file():
-        raise PipelineError(f"{path}: not found; run the {stage} stage first")
-    return json.loads(path.read_text())
+    return read(path, f"run the {stage} stage first")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 from pathlib import Path
 
@@ -16,10 +15,7 @@ def read_json(path: Path) -> dict | None:
     """A stage's JSON object, or None when the stage did not run."""
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PipelineError(f"{path}: not valid JSON: {exc}") from None
+    data = paths.read(path, "")
     if not isinstance(data, dict):
         raise PipelineError(f"{path}: expected a JSON object")
     return data

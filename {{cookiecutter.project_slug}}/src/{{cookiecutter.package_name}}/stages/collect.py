@@ -28,7 +28,7 @@ import pandas as pd
 from .. import capture as capture_format
 from .. import contract
 from ..errors import PipelineError
-from ..paths import CAPTURE_FILES, LABELS, MONITOR_HISTORY, PRODUCTION
+from ..paths import CAPTURE_FILES, LABELS, MONITOR_HISTORY, PRODUCTION, read
 from ..paths import COLLECT as SUMMARY
 
 META = ("record_id", "prediction", "time", "model_version")  # columns after the features and the target
@@ -299,10 +299,4 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def read_summary(path: str | Path = SUMMARY) -> dict:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found; run `collect` first") from None
-    except json.JSONDecodeError as exc:
-        raise PipelineError(f"{path}: not valid JSON: {exc}") from None
+    return read(path, "run `collect` first")
