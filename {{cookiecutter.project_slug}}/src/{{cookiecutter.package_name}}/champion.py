@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import PipelineError
-from .paths import CHAMPION, CHAMPION_MODEL, CHAMPION_SIGNATURE
+from .paths import CHAMPION, CHAMPION_MODEL, CHAMPION_SIGNATURE, SIGNATURE_SUFFIX
 
 GIT_SIZE_WARNING = 50 * 1024 * 1024  # GitHub warns above 50 MB and refuses files above 100 MB
 
@@ -122,7 +122,7 @@ def at_version(version: int, folder: Path) -> tuple[dict, Path]:
             path.write_bytes(shown.stdout)
         signature = git("show", f"{commit}:{CHAMPION_SIGNATURE}", text=False)
         if signature.returncode == 0:
-            path.with_name(path.name + ".sig").write_bytes(signature.stdout)
+            path.with_name(path.name + SIGNATURE_SUFFIX).write_bytes(signature.stdout)
         found = sha256_file(path)
         if found != record.get("model_sha256"):
             raise PipelineError(f"{commit[:12]}:{source}: sha256 {found} differs from that commit's champion.json "

@@ -632,7 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
               "on a monitoring alert open or update the issue; with new labelled production rows start retraining",
               "ci.alerts")
     sub.add_argument("--summary", default=paths.MONITOR, help=f"monitor summary (default: {paths.MONITOR})")
-    sub.add_argument("--workflow", default="retrain.yml", help="workflow file to dispatch (default: retrain.yml)")
+    sub.add_argument("--workflow", default=paths.RETRAIN_WORKFLOW,
+                     help=f"workflow file to dispatch (default: {paths.RETRAIN_WORKFLOW})")
     sub.add_argument("--ref", help="branch to retrain on (default: $GITHUB_REF_NAME, else main)")
     sub.add_argument("--labelled-rows", type=int, help="new labelled production rows (default: from the summary)")
     sub = add("smoke", _smoke, "smoke-test a running model API: /health, then /predict with one valid record")

@@ -73,8 +73,11 @@ SCORE_MODEL_DIR = Path("build/score-model")  # score's own export, when build/mo
 CHAMPION = Path("champion.json")
 CHAMPION_MODEL = Path("champion/model.joblib")
 CHAMPION_DVC = Path("champion/model.joblib.dvc")
-CHAMPION_SIGNATURE = Path("champion/model.joblib.sig")  # model-signing's bundle for CHAMPION_MODEL (signing.py)
+SIGNATURE_SUFFIX = ".sig"  # a signature sits beside the model file it signs: <model>.sig (signing.py)
+CHAMPION_SIGNATURE = CHAMPION_MODEL.with_name(CHAMPION_MODEL.name + SIGNATURE_SUFFIX)
 SIGNING_KEY = Path("signing/champion.pub")  # signing.py: committed, it makes every champion signed by its key
+
+RETRAIN_WORKFLOW = "retrain.yml"  # in .github/workflows: what monitor-alert starts on new labelled rows
 
 # The template's answers and commit (cruft), for template updates (ci/template.py).
 CRUFT_STATE = Path(".cruft.json")
@@ -85,6 +88,7 @@ NGINX_CONFIG = Path("deploy/nginx.conf")
 PROMETHEUS_CONFIG = Path("monitoring/prometheus.yml")
 ALERT_RULES = Path("monitoring/alerts.yml")
 K8S_OVERLAYS = Path("deploy/k8s/overlays")
+KUSTOMIZATION = "kustomization.yaml"  # the file Kustomize reads in each folder
 K8S_BUILD = Path("build/k8s")  # one Kustomization per deploy, wrapping the overlay with the image
 
 # MLflow's embedded store, in the checkout (tracking.py).

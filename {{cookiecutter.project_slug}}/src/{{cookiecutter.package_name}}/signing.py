@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import PipelineError
+from .paths import SIGNATURE_SUFFIX
 from .paths import SIGNING_KEY as PUBLIC_KEY
 
 KEY_ENV = "MODEL_SIGNING_KEY"  # the private key, PEM: a secret of the `promotion` environment
@@ -30,7 +31,7 @@ UNSIGNED = ("no model signing set up: the champion's origin is not verified (onl
 
 
 def signature_path(model: Path) -> Path:
-    return model.with_name(model.name + ".sig")
+    return model.with_name(model.name + SIGNATURE_SUFFIX)
 
 
 def policy(params: dict) -> dict:

@@ -15,10 +15,11 @@ import re
 
 from .. import reporting
 from ..errors import PipelineError
+from ..paths import RETRAIN_WORKFLOW
 from .github import GitHub
 from .markdown import PACKAGE, code, plain, run_links
 
-WORKFLOW = "retrain.yml"
+WORKFLOW = RETRAIN_WORKFLOW
 WORKFLOW_FILE = re.compile(r"[A-Za-z0-9_.-]+\.ya?ml")
 REF = re.compile(r"[A-Za-z0-9_./-]+")
 MARKER = f"<!-- {PACKAGE}-monitor -->"  # hidden first line of the issue: finds it again

@@ -31,11 +31,11 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 def bundle(out_dir: Path, level: int) -> list[str]:
     """Copy the reports worth opening, the plots and the model into the report's folder, for the artifact."""
-    files = [(paths.DATA_CHECK_HTML, "data_check.html"), (paths.DATA_CHECK, "data_check.json")]
+    files = [(path, path.name) for path in (paths.DATA_CHECK_HTML, paths.DATA_CHECK)]
     if level >= 1:
-        files += [(paths.DRIFT_HTML, "drift.html"), (paths.DRIFT, "drift.json"), (paths.VERDICT, "gate.json"),
-                  (paths.METRICS, "metrics.json"), (paths.MODEL_CARD, "model_card.md"),
-                  (paths.MODEL, "model/model.joblib"), (paths.RUN_INFO, "model/run.json")]
+        files += [(path, path.name) for path in (paths.DRIFT_HTML, paths.DRIFT, paths.VERDICT, paths.METRICS,
+                                                 paths.MODEL_CARD)]
+        files += [(path, f"model/{path.name}") for path in (paths.MODEL, paths.RUN_INFO)]
         files += [(path, f"plots/{path.name}") for path in sorted(paths.PLOTS.glob("*"))
                   if path.is_file() and not path.name.startswith(".")]  # not DVC's .gitignore
     copied = []

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import CheckFailed, PipelineError
-from ..paths import K8S_BUILD, K8S_OVERLAYS
+from ..paths import K8S_BUILD, K8S_OVERLAYS, KUSTOMIZATION
 from ..serving import smoke
 from .deploy import SLUG, WAIT, name
 
@@ -32,7 +32,7 @@ def kustomization(environment: str, image: str) -> str:
     if not match or not (match["tag"] or match["digest"]):
         raise PipelineError(f"--image {image!r}: expected registry/name@sha256:<digest> (or :tag)")
     overlay = OVERLAYS / environment
-    if not (overlay / "kustomization.yaml").is_file():
+    if not (overlay / KUSTOMIZATION).is_file():
         raise PipelineError(f"{overlay}/kustomization.yaml: not found; add an overlay for {environment!r} "
                             f"(copy {OVERLAYS}/staging) and run `deploy` from the project root")
     pin = f"digest: {match['digest']}" if match["digest"] else f"newTag: {match['tag']}"
@@ -77,7 +77,7 @@ def roll_out(environment: str, image: str, version: int | None, env: dict) -> di
                 "annotations", {}).get("deploy.model-version")}
         wrapper = K8S_BUILD / environment
         wrapper.mkdir(parents=True, exist_ok=True)
-        (wrapper / "kustomization.yaml").write_text(kustomization(environment, image))
+        (wrapper / KUSTOMIZATION).write_text(kustomization(environment, image))
         started = time.monotonic()
         kubectl("apply", "--kustomize", str(wrapper))
         try:
