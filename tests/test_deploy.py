@@ -73,6 +73,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from {package} import contract
 from {package}.serving import export
 from {package}.config import load_params
 
@@ -83,7 +84,7 @@ X, y = frame.drop(columns=[target]), frame[target]
 model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
 metadata = {{"model_name": params["mlflow"]["model_name"], "version": 1, "run_id": "deploy-test",
              "metrics": {{}}, "git_commit": None, "task": params["task"], "target": target}}
-export.write("build/model", model, metadata, export.input_schema(params, list(X.columns)), X)
+export.write("build/model", model, metadata, contract.input_schema(params, list(X.columns)), X)
 """
 
 
