@@ -5,9 +5,11 @@ The layers point one way. A module imports only modules below it, never one abov
 import each other, directly or through others:
 
     cli                      the commands (and __main__, which runs them)
-    ci                       what the workflows call: step outputs, the PR report, alerts, deploys
-    serving                  export, the runtimes, the HTTP app, the smoke test (ci's deploy uses it)
-    stages                   one module per DVC stage
+    ci                       what the workflows call: step outputs, the PR report, promotion, monitoring
+                             alerts, batch scoring's plan, template updates, deploys
+    serving                  export, the runtimes, the HTTP app with its capture and metrics, batch scoring,
+                             the smoke test (ci's deploy uses it)
+    stages                   one module per DVC stage, and the monitoring loop (collect, monitor, history)
     champion, tracking, contract, config, remote, reporting, capture, monitoring, signing, slices
                              the shared parts: the champion in git, MLflow, schema.yaml, params.yaml,
                              the DVC remote, the report templates, the prediction-capture record,
