@@ -160,7 +160,8 @@ def served(request, docker_base, tmp_path) -> Iterator[Served]:
         # As deploys run it: a named volume at the capture folder (the image declares no VOLUME).
         sh("docker", "run", "-d", "--name", name, "--network", "host", "--health-interval", "1s",
            "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-           "--mount", f"type=volume,src={name}-capture,dst=/var/lib/capture", "-e", "UVICORN_HOST=127.0.0.1", "-e", f"UVICORN_PORT={port}",
+           "--mount", f"type=volume,src={name}-capture,dst=/var/lib/capture",
+           "-e", "UVICORN_HOST=127.0.0.1", "-e", f"UVICORN_PORT={port}",
            "-e", f"MAX_BATCH_ROWS={MAX_ROWS}", "-e", f"MAX_BODY_BYTES={MAX_BYTES}", tag)
         wait_healthy(name)
         # trust_env=False: no proxy from the environment; this traffic stays on loopback.
