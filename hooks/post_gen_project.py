@@ -31,7 +31,8 @@ KEEP = {
     "data/raw/diabetes_current.csv": not CLASSIFICATION,
     # Level 1, continuous training: scheduled and data-triggered retraining, drift monitoring.
     # A level ships the modules (and their tests) its workflows call; the CLI offers only the commands
-    # whose modules are there. (promote ships at every level: level 0's README promotes by hand.)
+    # whose modules are there. (Every level: promote, as level 0's README promotes by hand; the template
+    # update, template-update.yml and ci/template.py; the serving app with its capture and metrics.)
     ".github/workflows/retrain.yml": LEVEL >= 1,
     "src/{{ cookiecutter.package_name }}/ci/alerts.py": LEVEL >= 1,
     "tests/test_alerts.py": LEVEL >= 1,
