@@ -336,14 +336,29 @@ def collect(params: dict, source: str, since: dt.datetime | None, until: dt.date
     return summary
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Arrow's CSV writer: a million rows in a second or two, where pandas' takes tens."""
+def write_csv(frame: pd.DataFrame, path: Path, parts: int = 8) -> None:
+    """Arrow's CSV writer (a million rows in seconds, where pandas' takes tens), on every core: the rows in
+    `parts` slices formatted two at a time in threads (Arrow releases the GIL), written in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow as pa
     from pyarrow import csv as arrow_csv
 
     table = pa.Table.from_pandas(frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}),
                                  preserve_index=False)
-    arrow_csv.write_csv(table, path, arrow_csv.WriteOptions(quoting_style="needed"))
+
+    def text(start: int, stop: int) -> bytes:
+        sink = pa.BufferOutputStream()
+        arrow_csv.write_csv(table.slice(start, stop - start), sink,
+                            arrow_csv.WriteOptions(include_header=start == 0, quoting_style="needed"))
+        return sink.getvalue().to_pybytes()
+
+    step = max(1, -(-table.num_rows // parts))
+    bounds = [(start, min(start + step, table.num_rows)) for start in range(0, table.num_rows, step)] or [(0, 0)]
+    with path.open("wb") as out, ThreadPoolExecutor(2) as pool:
+        for first in range(0, len(bounds), 2):  # two slices in memory at a time
+            for chunk in pool.map(lambda bound: text(*bound), bounds[first:first + 2]):
+                out.write(chunk)
 
 
 def read_summary(path: str | Path = SUMMARY) -> dict:
