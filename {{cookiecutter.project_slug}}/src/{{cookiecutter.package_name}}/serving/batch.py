@@ -123,32 +123,120 @@ def check_columns(path: Path, names: list[str], features: list[str], known: cont
                             "nothing was written")
 
 
-def chunks(path: Path, kind: str, chunk_rows: int, text_columns: list[str]) -> Iterator[tuple[pd.DataFrame, int]]:
-    """(chunk, bytes or rows read so far) for a progress bar; pandas' C reader or pyarrow's batches."""
+# Arrow's CSV block: its reader holds some tens of blocks ahead, so small blocks bound memory (1 MB: ~40 MB held)
+# at no cost in speed; a block must still hold whole lines, so long lines get longer blocks.
+BLOCK_BYTES = 1 << 20
+LINES_PER_BLOCK = 64
+
+
+def chunks(path: Path, kind: str, chunk_rows: int) -> Iterator[tuple[Any, int]]:
+    """(an Arrow table of exactly chunk_rows rows, the last one fewer; bytes or rows read so far).
+
+    A CSV is parsed by Arrow's streaming reader (blocks converted on every core, in C) with every column
+    as text: numbers are parsed per column afterwards (validate), so a cell that is not a number is a
+    rejected row, not a failed file. Arrow's default null tokens are pandas' ('', NA, NaN, null, ...),
+    and it refuses a line with more or fewer fields than the header (ragged names its line)."""
+    import pyarrow as pa
+
     if kind == "parquet":
         import pyarrow.parquet as pq
 
         done = 0
         for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
             done += batch.num_rows
-            yield batch.to_pandas(), done
+            yield pa.Table.from_batches([batch]), done
         return
-    ragged(path)
-    with path.open("rb") as handle:
-        # Text columns stay text ('007' is a code, not 7); numbers are parsed, and a cell that is not a
-        # number leaves its column as text in that chunk, to be rejected by the contract check below.
-        reader = pd.read_csv(handle, chunksize=chunk_rows, dtype={name: "str" for name in text_columns},
-                             encoding="utf-8-sig")
+    import pyarrow.csv as pacsv
+
+    names = header(path, kind)
+    source = pa.OSFile(str(path))  # read, not mapped: a mapped file's pages would count as this process' memory
+    try:
+        reader = pacsv.open_csv(
+            source, read_options=pacsv.ReadOptions(block_size=_block_bytes(path)),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names},
+                                                 strings_can_be_null=True))
+        pending: list = []  # batches not yet handed out, and their rows
+        held = 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= chunk_rows:  # exactly chunk_rows rows a chunk, whatever Arrow's block held
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, chunk_rows), source.tell()
+                rest = table.slice(chunk_rows)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield pa.Table.from_batches(pending), source.tell()
+    except pa.ArrowInvalid as exc:
+        if "columns, got" in str(exc):
+            ragged(path)  # names the line; Arrow's threads do not know it
+        raise PipelineError(f"{path}: not a readable CSV: {exc}; nothing was written") from None
+    finally:
+        source.close()
+
+
+def ahead(items: Iterator, depth: int = 1) -> Iterator:
+    """`items`, produced by a thread `depth` items ahead: Arrow parses the next chunk while ONNX Runtime
+    scores this one (both release the GIL), so a core is not left idle while one of them runs alone.
+    An exception in the thread is raised here; closing this generator stops the thread."""
+    import queue
+    import threading
+
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
         try:
-            for chunk in reader:
-                yield chunk, handle.tell()
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-            raise PipelineError(f"{path}: not a readable CSV: {exc}; nothing was written") from None
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((end, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            handoff.put((end, exc))
+
+    thread = threading.Thread(target=produce, name="score-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                handoff.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        if hasattr(items, "close"):
+            items.close()
+
+
+def _block_bytes(path: Path) -> int:
+    """Arrow's CSV block size: BLOCK_BYTES, or LINES_PER_BLOCK of the file's longest first lines."""
+    with path.open("rb") as handle:
+        longest = max((len(line) for line in handle.read(1 << 20).split(b"\n")), default=0)
+    return max(BLOCK_BYTES, LINES_PER_BLOCK * longest)
 
 
 def ragged(path: Path) -> None:
-    """PipelineError naming the first line whose field count differs from the header's. pandas' chunked
-    reader drops the extra fields of a line that starts a chunk without a word, so the stdlib counts them."""
+    """PipelineError naming the first line whose field count differs from the header's (the slow path of
+    a file Arrow refused: the stdlib reader counts lines)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = csv.reader(handle)
@@ -170,58 +258,92 @@ def total(path: Path, kind: str) -> tuple[int, str]:
     return path.stat().st_size, "B"
 
 
-# --------------------------------------------------------------------------- the contract, row by row
+# --------------------------------------------------------------------------- the contract, column by column
 
 
-def validate(frame: pd.DataFrame, known: contract.Contract, names: list[str],
-             declared: dict[str, list]) -> tuple[pd.DataFrame, pd.Series]:
-    """(the model's input columns typed as the contract says, one reason per bad row: the rules it broke).
+def validate(table: Any, known: contract.Contract, names: list[str],
+             declared: dict[str, list]) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+    """(the model's input columns typed as the contract says, {row in the chunk: the rules it broke}).
 
     The rules are check's: the dtype (text in a number column, a fraction in an int64 one), finite
     numbers, no missing value where the column is not nullable, and the rules declared in schema.yaml.
+    Each rule is one vectorized pass over a column; only the rows that broke one are visited in Python.
     A reason reads "column: rule (value)"; reasons of one row are joined with "; ".
     """
-    typed = {}
-    problems: list[tuple[pd.Series, str, str, pd.Series | None]] = []  # (mask, column, rule, values)
+    typed: dict[str, np.ndarray] = {}
+    problems: list[tuple[np.ndarray, str, str, Any]] = []  # (mask, column, rule, values shown)
     for name in names:
-        raw = frame[name]
-        missing = raw.isna()
+        raw = table.column(name).combine_chunks()
         dtype = known.dtype(name)
         if dtype in contract.NUMERIC:
-            numbers = (pd.to_numeric(raw, errors="coerce") if raw.dtype == object else raw).astype("float64")
-            text = ~missing & numbers.isna()
-            infinite = pd.Series(np.isinf(numbers.to_numpy()), index=raw.index)
-            fraction = (~infinite & numbers.notna() & numbers.mod(1).ne(0)) if dtype == "int64" else None
+            numbers, missing, text = _numbers(raw)
+            infinite = np.isinf(numbers)
+            fraction = None
+            if dtype == "int64":
+                with np.errstate(invalid="ignore"):  # inf % 1 is NaN: infinite cells are their own rule
+                    fraction = ~infinite & ~np.isnan(numbers) & (np.mod(numbers, 1) != 0)
             for mask, rule in ((text, f"coerce_dtype('{dtype}')"), (fraction, f"coerce_dtype('{dtype}')"),
                                (infinite, "finite")):
                 if mask is not None and mask.any():
                     problems.append((mask, name, rule, raw))
-            typed[name] = numbers.mask(text | infinite)
+            numbers[text | infinite] = np.nan
+            typed[name] = numbers
         else:
-            # Parquet may hold numbers in a text column: their text, as a CSV read would give it.
-            typed[name] = raw if raw.dtype == object else raw.astype(str).where(~missing, np.nan).astype(object)
-        if missing.any() and not known.nullable(name):
+            typed[name], missing = _texts(raw)
+        if not known.nullable(name) and missing.any():
             problems.append((missing, name, "not_nullable", None))
         for check in declared.get(name, ()):
-            values = typed[name]
-            present = values.notna()
+            values = pd.Series(typed[name])
+            present = values.notna().to_numpy()
             if not present.any():
                 continue
             result = check(values[present]).check_output
-            passed = pd.Series(True, index=values.index)
-            if isinstance(result, pd.Series):
-                passed.loc[present] = result.reindex(values[present].index).fillna(False).astype(bool)
-            else:
-                passed.loc[present] = bool(result)
-            if (~passed).any():
-                problems.append((~passed, name, check.error or check.name, values))
-    typed_frame = pd.DataFrame(typed, index=frame.index)
-    reasons: dict[Any, list[str]] = {}
+            passed = np.ones(len(values), dtype=bool)
+            passed[present] = (result.fillna(False).to_numpy(dtype=bool) if isinstance(result, pd.Series)
+                               else bool(result))
+            if not passed.all():
+                problems.append((~passed, name, check.error or check.name, typed[name]))
+    reasons: dict[int, list[str]] = {}
     for mask, name, rule, values in problems:
-        for index in mask.index[mask.to_numpy()]:
-            shown = "" if values is None else f" ({_plain(values.at[index])!r})"
-            reasons.setdefault(index, []).append(f"{name}: {rule}{shown}")
-    return typed_frame, pd.Series({index: "; ".join(found) for index, found in reasons.items()}, dtype=object)
+        for row in np.flatnonzero(mask).tolist():
+            shown = "" if values is None else f" ({_shown(values, row)!r})"
+            reasons.setdefault(row, []).append(f"{name}: {rule}{shown}")
+    return typed, {row: "; ".join(found) for row, found in sorted(reasons.items())}
+
+
+def _numbers(raw: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float64 values, NaN where missing or not a number; missing mask; not-a-number mask) of one column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type) or pa.types.is_boolean(raw.type):
+        numbers = raw.cast(pa.float64()).to_numpy(zero_copy_only=False).copy()  # Parquet: typed already
+        missing = np.isnan(numbers)
+        return numbers, missing, np.zeros(len(numbers), dtype=bool)
+    if not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
+        raw = raw.cast(pa.string())
+    missing = raw.is_null().to_numpy(zero_copy_only=False)
+    try:
+        numbers = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False).copy()
+    except pa.ArrowInvalid:  # a cell is not a number: pandas' lenient parser finds which (and takes ' 1.5')
+        numbers = pd.to_numeric(raw.to_pandas(), errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    return numbers, missing, ~missing & np.isnan(numbers)
+
+
+def _texts(raw: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(object array of str, None where missing; missing mask) of a text column."""
+    import pyarrow as pa
+
+    missing = raw.is_null().to_numpy(zero_copy_only=False)
+    if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
+        return raw.to_numpy(zero_copy_only=False), missing
+    # Parquet may hold numbers in a text column: their text, as a CSV read would give it.
+    values = np.array([None if v is None else str(v) for v in raw.to_pylist()], dtype=object)
+    return values, missing
+
+
+def _shown(values: Any, row: int) -> Any:
+    return values[row].as_py() if hasattr(values, "type") else _plain(values[row])
 
 
 def declared_checks(schema_path: str, names: list[str]) -> dict[str, list]:
@@ -366,7 +488,7 @@ def load_model(params: dict, source: str) -> tuple[Any, dict, list[dict]]:
     candidate), loaded by runtimes.py. A directory already exported from the same bytes (build/model, or
     build/score-model from an earlier run) is reused; otherwise the model is exported to build/score-model."""
     from .. import champion
-    from . import serve
+    from . import runtimes  # not serve: FastAPI is not needed to score a file
 
     if source == "champion":
         sha = champion.sha256_file(champion.fetch(champion.read()))  # refuses bytes champion.json does not name
@@ -390,7 +512,7 @@ def load_model(params: dict, source: str) -> tuple[Any, dict, list[dict]]:
             os.replace(fresh, found)  # a directory appears whole: an interrupted export is never reused
         finally:
             shutil.rmtree(fresh, ignore_errors=True)
-    return serve.load_model_dir(found, threads=0)  # every core: one process scores the whole file
+    return runtimes.load_model_dir(found, threads=0)  # every core: one process scores the whole file
 
 
 # --------------------------------------------------------------------------- scoring
@@ -418,6 +540,9 @@ class Mix:
         self.counts: Counter = Counter()
         self.sample: list[np.ndarray] = []
         self.kept, self.step, self.total, self.n = 0, 1, 0.0, 0
+
+    def add_counts(self, labels: list[str], counts: np.ndarray) -> None:
+        self.counts.update({label: n for label, n in zip(labels, counts.tolist(), strict=True) if n})
 
     def add(self, predictions: np.ndarray) -> None:
         if self.classify:
@@ -486,9 +611,6 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
     model_info = {"name": metadata.get("model_name"), "version": metadata.get("version"),
                   "sha256": metadata.get("model_sha256"), "runtime": scorer.runtime,
                   "alias": metadata.get("alias")}
-    text_columns = [n for n in names if n in known.columns and known.dtype(n) == "str"]
-    if id_column:
-        text_columns.append(id_column)
 
     rejects_path = out.with_name(f"{out.stem}.rejects.csv")
     summary_path = out.with_name(f"{out.stem}.summary.json")
@@ -503,87 +625,84 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
     writer = None
     count_to, unit = total(path, in_kind)
     show = sys.stderr.isatty() if progress is None else progress
-    from tqdm import tqdm
+    bar = None
+    if show:
+        from tqdm import tqdm
 
-    bar = tqdm(total=count_to, unit=unit, unit_scale=True, disable=not show, desc=f"scoring {path.name}",
-               file=sys.stderr)
+        bar = tqdm(total=count_to, unit=unit, unit_scale=True, desc=f"scoring {path.name}", file=sys.stderr)
+    import pyarrow as pa
+
+    labels = pa.array(classes, pa.string())
+    version = (pa.scalar(int(model_info["version"]), pa.int64()) if model_info["version"] is not None
+               else pa.scalar(None, pa.int64()))  # a candidate has no version yet: null, not 0
+    sha = pa.scalar(model_info["sha256"], pa.string())
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         with open(temporaries[rejects_path], "w", newline="", encoding="utf-8") as rejects_file:
             rejects = csv.writer(rejects_file)
             rejects.writerow([id_name, "line", "reasons", *names])
             seen = 0
-            for chunk, done in chunks(path, in_kind, chunk_rows, text_columns):
-                positions = np.arange(rows, rows + len(chunk))
-                chunk.index = positions
-                rows += len(chunk)
-                typed, reasons = validate(chunk, known, features, declared)
-                good = ~typed.index.isin(reasons.index)
-                if good.any():
-                    predictions, probabilities = scorer.score_frame(typed[good])
-                    output = predictions if not classes else None
-                    finite = np.isfinite(probabilities if classes else output.reshape(-1, 1)).all(axis=1)
-                    if not finite.all():  # e.g. an overflow: not a prediction anyone should act on
-                        bad = positions[good][~finite]
-                        reasons = pd.concat([reasons, pd.Series("model: output_finite (the model's output is "
-                                                                "not a finite number)", index=bad, dtype=object)])
-                        keep = np.flatnonzero(good)[finite]
-                        good = np.zeros(len(chunk), dtype=bool)
-                        good[keep] = True
-                        predictions = predictions[finite]
-                        probabilities = probabilities[finite] if probabilities is not None else None
+            for table, done in ahead(chunks(path, in_kind, chunk_rows)):
+                size = table.num_rows
+                positions = np.arange(rows, rows + size)
+                typed, reasons = validate(table, known, features, declared)
+                good = np.ones(size, dtype=bool)
+                if reasons:
+                    good[list(reasons)] = False
+                kept = np.flatnonzero(good)
+                output = scorer.score_frame({name: typed[name][kept] for name in features})[1 if classes else 0] \
+                    if len(kept) else np.empty((0, len(classes)) if classes else 0)
+                finite = np.isfinite(output if classes else output.reshape(-1, 1)).all(axis=1)
+                if not finite.all():  # e.g. an overflow: not a prediction anyone should act on
+                    for row in kept[~finite].tolist():
+                        reasons[row] = "model: output_finite (the model's output is not a finite number)"
+                    reasons = dict(sorted(reasons.items()))
+                    good[kept[~finite]] = False
+                    kept, output = kept[finite], output[finite]
+                columns_out = {id_name: (table.column(id_column).take(pa.array(kept)) if id_column
+                                         else pa.array(positions[kept]))}
+                if classes:
+                    chosen = output.argmax(axis=1)
+                    columns_out["prediction"] = labels.take(pa.array(chosen))
+                    for i, label in enumerate(classes):
+                        columns_out[f"probability_{label}"] = pa.array(np.ascontiguousarray(output[:, i]))
+                    mix.add_counts(classes, np.bincount(chosen, minlength=len(classes)))
                 else:
-                    predictions, probabilities = np.array([], dtype=object if classes else np.float64), None
-                ids = chunk[id_column][good] if id_column else pd.Series(positions[good])
-                table = {id_name: ids.to_numpy(), "prediction": predictions}
-                for i, label in enumerate(classes):
-                    table[f"probability_{label}"] = (probabilities[:, i] if probabilities is not None
-                                                     else np.array([], dtype=np.float64))
-                table["model_version"] = np.full(int(good.sum()), model_info["version"] or 0, dtype=np.int64)
-                table["model_sha256"] = np.full(int(good.sum()), model_info["sha256"], dtype=object)
+                    columns_out["prediction"] = pa.array(output.astype(np.float64, copy=False))
+                    mix.add(output)
+                columns_out["model_version"] = pa.repeat(version, len(kept))
+                columns_out["model_sha256"] = pa.repeat(sha, len(kept))
                 if writer is None:
-                    id_type = (pa.int64() if not id_column else pa.string() if in_kind == "csv"
-                               else pa.Schema.from_pandas(chunk[[id_column]], preserve_index=False).field(0).type)
-                    schema = _output_schema(id_name, id_type, classes)
-                    if kind == "parquet":
-                        writer = pq.ParquetWriter(temporaries[out], schema)
-                    else:
-                        writer = open(temporaries[out], "w", newline="", encoding="utf-8")  # noqa: SIM115
-                        writer.write(",".join(schema.names) + "\n")
-                arrays = pa.table(table, schema=schema)
-                if model_info["version"] is None:  # a candidate has no version yet: null, not 0
-                    arrays = arrays.set_column(arrays.schema.get_field_index("model_version"), "model_version",
-                                               pa.nulls(len(arrays), pa.int64()))
-                if kind == "parquet":
-                    writer.write_table(arrays)
-                else:
-                    arrays.to_pandas().to_csv(writer, header=False, index=False, lineterminator="\n")
-                mix.add(predictions)
-                scored += len(arrays)
-                if len(reasons):
-                    reasons = reasons.sort_index()
+                    schema = _output_schema(id_name, columns_out[id_name].type, classes)
+                    writer = _writer(temporaries[out], schema, kind)
+                writer.write_table(pa.table(columns_out, schema=schema))
+                rows += size
+                scored += len(kept)
+                if reasons:
                     rejected += len(reasons)
-                    raw = chunk.loc[reasons.index]
-                    for index, reason in reasons.items():
+                    bad = list(reasons)
+                    raw = table.select(names).take(pa.array(bad)).to_pylist()
+                    for row, values in zip(bad, raw, strict=True):
+                        reason = reasons[row]
                         reject_rules.update(part.split(" (")[0] for part in reason.split("; "))
-                        row_id = raw.at[index, id_column] if id_column else index
-                        line = index + 2 if in_kind == "csv" else ""
-                        rejects.writerow([_cell(row_id), line, reason,
-                                          *(_cell(v) for v in raw.loc[index, names].tolist())])
-                if captured is not None and len(arrays):
-                    kept = np.flatnonzero(good)
+                        position = int(positions[row])
+                        row_id = values[id_column] if id_column else position
+                        line = position + 2 if in_kind == "csv" else ""
+                        rejects.writerow([_cell(row_id), line, reason, *(_cell(values[n]) for n in names)])
+                if captured is not None and len(kept):
                     picked = (np.ones(len(kept), dtype=bool) if capture_options.sample_rate >= 1
                               else rng.random(len(kept)) < capture_options.sample_rate)
                     if picked.any():
-                        for lines in capture_lines(
-                                typed.iloc[kept[picked]],  # the values scored: numbers as numbers
-                                positions[kept[picked]], request_id, model_info, predictions[picked],
-                                None if probabilities is None else probabilities[picked], classes, capture_options):
+                        chosen_rows = kept[picked]
+                        frame = pd.DataFrame({name: typed[name][chosen_rows] for name in features})
+                        predictions = (np.asarray(classes, dtype=object)[output[picked].argmax(axis=1)] if classes
+                                       else output[picked])
+                        for lines in capture_lines(frame, positions[chosen_rows], request_id, model_info,
+                                                   predictions, output[picked] if classes else None, classes,
+                                                   capture_options):
                             captured.write(lines)
-                bar.update(done - seen)
-                bar.set_postfix(rows=rows, rejected=rejected, refresh=False)
+                if bar is not None:
+                    bar.update(done - seen)
+                    bar.set_postfix(rows=rows, rejected=rejected, refresh=False)
                 seen = done
         if rows == 0:
             raise PipelineError(f"{path}: the file has a header but no rows; nothing was written")
@@ -616,9 +735,21 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
             captured.discard()
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
+
+
+def _writer(path: Path, schema: Any, kind: str) -> Any:
+    """Arrow's Parquet writer (a row group per chunk), or its CSV writer: both take a table and close."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetWriter(path, schema)
+    import pyarrow.csv as pacsv
+
+    return pacsv.CSVWriter(path, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
 
 
 def _cell(value: Any) -> Any:
