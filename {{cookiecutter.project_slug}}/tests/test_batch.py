@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import joblib
@@ -121,6 +122,27 @@ def test_chunked_equals_one_piece_and_the_pipeline(project, monkeypatch):
     scored = pd.read_parquet("out/big.parquet")
     assert scored["key"].tolist() == big["key"].tolist()
     assert scored["prediction"].tolist()[: len(held_out)] == a["prediction"].tolist()
+
+    # Killed midway with --resume, then rerun: the chunks finished before the kill are kept, the rest are
+    # scored, and the output is the uninterrupted run's; nothing appeared before, no work folder stays after.
+    argv = ["score", "big.csv", "--out", "out/resumed.parquet", "--no-capture", "--resume", "--chunk-rows", "16"]
+    work = Path("out/.resumed.parquet.work")
+    killed = subprocess.Popen([sys.executable, "-m", "{{ cookiecutter.package_name }}", *argv],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while len(list(work.glob("*.done.json"))) < 2:
+            assert killed.poll() is None, f"the run ended before it could be interrupted: {killed.stderr.read()}"
+            time.sleep(0.002)
+    finally:
+        killed.kill()
+        killed.wait()
+    assert not Path("out/resumed.parquet").exists()
+    resumed = run_cli(*argv)
+    assert resumed.returncode == 0 and "kept from an interrupted run" in resumed.stdout, resumed.stderr
+    straight = run_cli("score", "big.csv", "--out", "out/straight.parquet", "--no-capture", "--chunk-rows", "16")
+    assert straight.returncode == 0, straight.stderr
+    assert pd.read_parquet("out/resumed.parquet").equals(pd.read_parquet("out/straight.parquet")) and not work.exists()
+    assert pd.read_parquet("out/resumed.parquet")["key"].tolist() == big["key"].tolist()
 
 
 def test_bad_rows_are_rejected_and_bad_files_stop_before_anything_is_written(project):

@@ -372,8 +372,11 @@ class CaptureFiles:
     done, so a failed batch leaves no capture records behind, like its other outputs.
     """
 
-    def __init__(self, folder: Path, rotate_bytes: int) -> None:
+    def __init__(self, folder: Path, rotate_bytes: int, stage: Path | None = None, prefix: str = "") -> None:
         self.folder, self.rotate_bytes = folder, rotate_bytes
+        # A resumable run stages each chunk's files in a hidden folder of the capture folder, named by chunk,
+        # so a rerun finds those of finished chunks (same file system as their final place: renames work).
+        self.stage, self.prefix = stage, prefix
         self.host, self.pid = capture.host_name(), os.getpid()
         self.files: list[Path] = []  # temporary files, in order
         self._fd: int | None = None
@@ -381,9 +384,11 @@ class CaptureFiles:
         self.records = 0
 
     def _open(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.folder / f".batch-{uuid.uuid4().hex}.jsonl.tmp"
-        self._fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        folder = self.stage or self.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = (folder / f"{self.prefix}{len(self.files):04d}.jsonl" if self.stage
+                     else folder / f".batch-{uuid.uuid4().hex}.jsonl.tmp")
+        self._fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         self.files.append(temporary)
         self._size = 0
 
@@ -541,9 +546,6 @@ class Mix:
         self.sample: list[np.ndarray] = []
         self.kept, self.step, self.total, self.n = 0, 1, 0.0, 0
 
-    def add_counts(self, labels: list[str], counts: np.ndarray) -> None:
-        self.counts.update({label: n for label, n in zip(labels, counts.tolist(), strict=True) if n})
-
     def add(self, predictions: np.ndarray) -> None:
         if self.classify:
             self.counts.update(predictions.tolist())
@@ -581,10 +583,108 @@ def training_mix(params: dict) -> dict | None:
     return mix.result()
 
 
+class Sink:
+    """Where scored chunks end up: the output's writer (Parquet, a row group per chunk, or CSV), the rejects
+    file, and the summary's tallies (rows scored and rejected, the rules broken, the prediction mix)."""
+
+    def __init__(self, out: Path, kind: str, rejects: Path, header_row: list[str], classify: bool) -> None:
+        self.out, self.kind, self.classify = out, kind, classify
+        self.writer = None
+        self._rejects_file = open(rejects, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed by close)
+        self._rejects = csv.writer(self._rejects_file)
+        self._rejects.writerow(header_row)
+        self.mix, self.reject_rules = Mix(classify), Counter()
+        self.scored = self.rejected = 0
+
+    def add(self, table: Any, rejected: list[list]) -> None:
+        import pyarrow.compute as pc
+
+        if self.writer is None:
+            self.writer = _writer(self.out, table.schema, self.kind)
+        self.writer.write_table(table)
+        self.scored += table.num_rows
+        if self.classify:
+            counts = pc.value_counts(table.column("prediction")).to_pylist() if table.num_rows else []
+            self.mix.counts.update({item["values"]: item["counts"] for item in counts})
+        else:
+            self.mix.add(table.column("prediction").to_numpy())
+        for row in rejected:
+            self._rejects.writerow(row)
+            self.reject_rules.update(part.split(" (")[0] for part in row[2].split("; "))
+        self.rejected += len(rejected)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self._rejects_file.close()
+
+
+class Work:
+    """A resumable run's finished chunks, in a hidden folder beside the output: each chunk's scored table
+    (Parquet), its rejects (JSON lines) and, written last, a marker with its counts. A rerun with the same
+    input file (path, size, modification time), model, chunk size and settings skips the chunks that have
+    a marker; anything else starts the folder afresh. The output is assembled from it at the end."""
+
+    def __init__(self, out: Path, key: dict) -> None:
+        self.folder = out.with_name(f".{out.name}.work")
+        state = self.folder / "state.json"
+        try:
+            found = json.loads(state.read_text())
+        except (OSError, ValueError):
+            found = {}
+        if found.get("key") != key:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder.mkdir(parents=True)
+            found = {"key": key, "request_id": uuid.uuid4().hex}
+            _write_atomic(state, json.dumps(found) + "\n")
+        self.request_id: str = found["request_id"]
+
+    def marker(self, index: int) -> Path:
+        return self.folder / f"{index:06d}.done.json"
+
+    def done(self, index: int) -> dict | None:
+        try:
+            return json.loads(self.marker(index).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def save(self, index: int, table: Any, rejected: list[list], counts: dict) -> None:
+        import pyarrow.parquet as pq
+
+        part = self.folder / f"{index:06d}.parquet"
+        temporary = _temporary(part)
+        pq.write_table(table, temporary)
+        os.replace(temporary, part)
+        _write_atomic(self.folder / f"{index:06d}.rejects.jsonl",
+                      "".join(json.dumps(row, default=str) + "\n" for row in rejected))
+        _write_atomic(self.marker(index), json.dumps(counts) + "\n")
+
+    def load(self, index: int) -> tuple[Any, list[list]]:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(self.folder / f"{index:06d}.parquet")
+        lines = (self.folder / f"{index:06d}.rejects.jsonl").read_text().splitlines()
+        return table, [json.loads(line) for line in lines]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = _temporary(path)
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def run(params: dict, source: str | Path | None = None, out: str | Path | None = None, *, model: str = "champion",
         output_format: str | None = None, chunk_rows: int | None = None, record: bool = True,
-        progress: bool | None = None) -> dict:
-    """Score `source` (default: batch.input) into `out` (default: batch.output); return the summary."""
+        progress: bool | None = None, resume: bool = False) -> dict:
+    """Score `source` (default: batch.input) into `out` (default: batch.output); return the summary.
+
+    `resume`: keep each finished chunk in a work folder beside the output, and skip the chunks an
+    interrupted run with the same input, model and settings finished; the outputs still appear whole
+    at the end, and the work folder goes."""
     options = settings(params)
     source = source or options["input"]
     if not source:
@@ -614,15 +714,24 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
 
     rejects_path = out.with_name(f"{out.stem}.rejects.csv")
     summary_path = out.with_name(f"{out.stem}.summary.json")
-    request_id = uuid.uuid4().hex
     capture_options = capture_settings(params, record, features)
-    captured = CaptureFiles(capture_options.dir, capture_options.rotate_bytes) if capture_options else None
-    rng = np.random.default_rng(int(request_id[:8], 16))
+    work = None
+    if resume:
+        stat = path.stat()
+        work = Work(out, {"input": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                          "model_sha256": model_info["sha256"], "chunk_rows": chunk_rows, "id_column": id_column,
+                          "schema": Path(params["data"]["schema"]).read_text(),
+                          "capture": None if capture_options is None else [str(capture_options.dir),
+                                                                           capture_options.sample_rate]})
+    request_id = work.request_id if work else uuid.uuid4().hex
+    stage = capture_options.dir / f".batch-{request_id}" if capture_options and work else None
+    captured = (CaptureFiles(capture_options.dir, capture_options.rotate_bytes)
+                if capture_options and not work else None)
     temporaries = {out: _temporary(out), rejects_path: _temporary(rejects_path)}
-    mix, reject_rules = Mix(bool(classes)), Counter()
-    rows = scored = rejected = 0
     id_name = id_column or ROW_COLUMN
-    writer = None
+    sink = Sink(temporaries[out], kind, temporaries[rejects_path], [id_name, "line", "reasons", *names], bool(classes))
+    rows = records = resumed = 0
+    finished: list[int] = []
     count_to, unit = total(path, in_kind)
     show = sys.stderr.isatty() if progress is None else progress
     bar = None
@@ -637,89 +746,62 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
                else pa.scalar(None, pa.int64()))  # a candidate has no version yet: null, not 0
     sha = pa.scalar(model_info["sha256"], pa.string())
     try:
-        with open(temporaries[rejects_path], "w", newline="", encoding="utf-8") as rejects_file:
-            rejects = csv.writer(rejects_file)
-            rejects.writerow([id_name, "line", "reasons", *names])
-            seen = 0
-            for table, done in ahead(chunks(path, in_kind, chunk_rows)):
-                size = table.num_rows
-                positions = np.arange(rows, rows + size)
-                typed, reasons = validate(table, known, features, declared)
-                good = np.ones(size, dtype=bool)
-                if reasons:
-                    good[list(reasons)] = False
-                kept = np.flatnonzero(good)
-                output = scorer.score_frame({name: typed[name][kept] for name in features})[1 if classes else 0] \
-                    if len(kept) else np.empty((0, len(classes)) if classes else 0)
-                finite = np.isfinite(output if classes else output.reshape(-1, 1)).all(axis=1)
-                if not finite.all():  # e.g. an overflow: not a prediction anyone should act on
-                    for row in kept[~finite].tolist():
-                        reasons[row] = "model: output_finite (the model's output is not a finite number)"
-                    reasons = dict(sorted(reasons.items()))
-                    good[kept[~finite]] = False
-                    kept, output = kept[finite], output[finite]
-                columns_out = {id_name: (table.column(id_column).take(pa.array(kept)) if id_column
-                                         else pa.array(positions[kept]))}
-                if classes:
-                    chosen = output.argmax(axis=1)
-                    columns_out["prediction"] = labels.take(pa.array(chosen))
-                    for i, label in enumerate(classes):
-                        columns_out[f"probability_{label}"] = pa.array(np.ascontiguousarray(output[:, i]))
-                    mix.add_counts(classes, np.bincount(chosen, minlength=len(classes)))
+        seen = 0
+        for index, (table, done) in enumerate(ahead(chunks(path, in_kind, chunk_rows))):
+            size = table.num_rows
+            positions = np.arange(rows, rows + size)
+            rows += size
+            finished.append(index)
+            counts = work.done(index) if work else None
+            if counts is not None and counts.get("rows") == size:
+                resumed += 1
+                records += counts.get("records", 0)
+            else:
+                table_out, rejected, lines = _score_chunk(
+                    table, positions, known, features, declared, scorer, classes, labels, version, sha, id_column,
+                    id_name, names, in_kind)
+                chunk_capture = captured
+                if stage is not None:
+                    for partial in stage.glob(f"{index:06d}-*.jsonl"):  # an interrupted try at this chunk
+                        partial.unlink()
+                    chunk_capture = CaptureFiles(capture_options.dir, capture_options.rotate_bytes, stage,
+                                                 f"{index:06d}-")
+                written = 0
+                if chunk_capture is not None and lines is not None:
+                    rng = np.random.default_rng([int(request_id[:8], 16), index])
+                    for part in lines(capture_options, request_id, model_info, rng):
+                        chunk_capture.write(part)
+                        written += len(part)
+                if stage is not None:
+                    chunk_capture.close()
+                records += written
+                if work:
+                    work.save(index, table_out, rejected, {"rows": size, "records": written})
                 else:
-                    columns_out["prediction"] = pa.array(output.astype(np.float64, copy=False))
-                    mix.add(output)
-                columns_out["model_version"] = pa.repeat(version, len(kept))
-                columns_out["model_sha256"] = pa.repeat(sha, len(kept))
-                if writer is None:
-                    schema = _output_schema(id_name, columns_out[id_name].type, classes)
-                    writer = _writer(temporaries[out], schema, kind)
-                writer.write_table(pa.table(columns_out, schema=schema))
-                rows += size
-                scored += len(kept)
-                if reasons:
-                    rejected += len(reasons)
-                    bad = list(reasons)
-                    raw = table.select(names).take(pa.array(bad)).to_pylist()
-                    for row, values in zip(bad, raw, strict=True):
-                        reason = reasons[row]
-                        reject_rules.update(part.split(" (")[0] for part in reason.split("; "))
-                        position = int(positions[row])
-                        row_id = values[id_column] if id_column else position
-                        line = position + 2 if in_kind == "csv" else ""
-                        rejects.writerow([_cell(row_id), line, reason, *(_cell(values[n]) for n in names)])
-                if captured is not None and len(kept):
-                    picked = (np.ones(len(kept), dtype=bool) if capture_options.sample_rate >= 1
-                              else rng.random(len(kept)) < capture_options.sample_rate)
-                    if picked.any():
-                        chosen_rows = kept[picked]
-                        frame = pd.DataFrame({name: typed[name][chosen_rows] for name in features})
-                        predictions = (np.asarray(classes, dtype=object)[output[picked].argmax(axis=1)] if classes
-                                       else output[picked])
-                        for lines in capture_lines(frame, positions[chosen_rows], request_id, model_info,
-                                                   predictions, output[picked] if classes else None, classes,
-                                                   capture_options):
-                            captured.write(lines)
-                if bar is not None:
-                    bar.update(done - seen)
-                    bar.set_postfix(rows=rows, rejected=rejected, refresh=False)
-                seen = done
+                    sink.add(table_out, rejected)
+            if bar is not None:
+                bar.update(done - seen)
+                bar.set_postfix(rows=rows, rejected=sink.rejected, refresh=False)
+            seen = done
         if rows == 0:
             raise PipelineError(f"{path}: the file has a header but no rows; nothing was written")
-        if writer is not None:
-            writer.close()
-            writer = None
+        if work:
+            for index in finished:  # the output, whole, from the chunks kept
+                sink.add(*work.load(index))
+        sink.close()
         summary = {
             "input": str(path), "output": str(out), "format": kind, "rejects": str(rejects_path),
-            "summary": str(summary_path), "rows": rows, "scored": scored, "rejected": rejected,
-            "reject_rules": dict(reject_rules.most_common()), "model": model_info, "task": params["task"],
+            "summary": str(summary_path), "rows": rows, "scored": sink.scored, "rejected": sink.rejected,
+            "reject_rules": dict(sink.reject_rules.most_common()), "model": model_info, "task": params["task"],
             "id_column": id_name, "chunk_rows": chunk_rows, "request_id": request_id,
-            "prediction_mix": mix.result(), "training_mix": training_mix(params),
-            "capture": None, "seconds": round(time.perf_counter() - started, 3),
+            "prediction_mix": sink.mix.result(), "training_mix": training_mix(params),
+            "capture": None, "resumed_chunks": resumed, "seconds": round(time.perf_counter() - started, 3),
         }
-        if captured is not None:
-            summary["capture"] = {"dir": str(capture_options.dir), "records": captured.records,
-                                  "sample_rate": capture_options.sample_rate, "files": len(captured.files)}
+        staged = sorted(stage.glob("*.jsonl")) if stage is not None and stage.is_dir() else []
+        if capture_options is not None:
+            summary["capture"] = {"dir": str(capture_options.dir), "records": records,
+                                  "sample_rate": capture_options.sample_rate,
+                                  "files": len(captured.files) if captured is not None else len(staged)}
         temporaries[summary_path] = _temporary(summary_path)
         temporaries[summary_path].write_text(json.dumps(summary, indent=2, default=str) + "\n")
         # Every output is complete: the renames are what make them appear.
@@ -727,10 +809,16 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
             os.replace(temporaries[final], final)
         if captured is not None:
             captured.commit()
+        if stage is not None:
+            committer = CaptureFiles(capture_options.dir, capture_options.rotate_bytes)
+            committer.files = staged
+            committer.commit()
+            shutil.rmtree(stage, ignore_errors=True)
+        if work:
+            work.remove()
         return summary
     except BaseException:
-        if writer is not None:
-            writer.close()
+        sink.close()
         if captured is not None:
             captured.discard()
         raise
@@ -739,6 +827,66 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
             bar.close()
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
+
+
+def _score_chunk(table: Any, positions: np.ndarray, known: contract.Contract, features: list[str],
+                 declared: dict[str, list], scorer: Any, classes: list[str], labels: Any, version: Any, sha: Any,
+                 id_column: str | None, id_name: str, names: list[str], in_kind: str) -> tuple[Any, list[list], Any]:
+    """(the output table of one chunk's scored rows, its rejects file rows, a function giving its capture
+    records' lines or None when no row was scored)."""
+    import pyarrow as pa
+
+    typed, reasons = validate(table, known, features, declared)
+    good = np.ones(table.num_rows, dtype=bool)
+    if reasons:
+        good[list(reasons)] = False
+    kept = np.flatnonzero(good)
+    if len(kept):
+        output = scorer.score_frame({name: typed[name][kept] for name in features})[1 if classes else 0]
+    else:
+        output = np.empty((0, len(classes))) if classes else np.empty(0)
+    finite = np.isfinite(output if classes else output.reshape(-1, 1)).all(axis=1)
+    if not finite.all():  # e.g. an overflow: not a prediction anyone should act on
+        for row in kept[~finite].tolist():
+            reasons[row] = "model: output_finite (the model's output is not a finite number)"
+        reasons = dict(sorted(reasons.items()))
+        kept, output = kept[finite], output[finite]
+    columns_out = {id_name: (table.column(id_column).take(pa.array(kept)) if id_column
+                             else pa.array(positions[kept]))}
+    if classes:
+        chosen = output.argmax(axis=1)
+        columns_out["prediction"] = labels.take(pa.array(chosen))
+        for i, label in enumerate(classes):
+            columns_out[f"probability_{label}"] = pa.array(np.ascontiguousarray(output[:, i]))
+    else:
+        columns_out["prediction"] = pa.array(output.astype(np.float64, copy=False))
+    columns_out["model_version"] = pa.repeat(version, len(kept))
+    columns_out["model_sha256"] = pa.repeat(sha, len(kept))
+    schema = _output_schema(id_name, columns_out[id_name].type, classes)
+    table_out = pa.table(columns_out, schema=schema)
+    rejected = []
+    if reasons:
+        bad = list(reasons)
+        for row, values in zip(bad, table.select(names).take(pa.array(bad)).to_pylist(), strict=True):
+            position = int(positions[row])
+            row_id = values[id_column] if id_column else position
+            line = position + 2 if in_kind == "csv" else ""
+            rejected.append([_cell(row_id), line, reasons[row], *(_cell(values[n]) for n in names)])
+    if not len(kept):
+        return table_out, rejected, None
+
+    def lines(options: capture.Settings, request_id: str, model_info: dict, rng: np.random.Generator) -> Iterator:
+        picked = (np.ones(len(kept), dtype=bool) if options.sample_rate >= 1
+                  else rng.random(len(kept)) < options.sample_rate)
+        if not picked.any():
+            return
+        rows = kept[picked]
+        frame = pd.DataFrame({name: typed[name][rows] for name in features})  # the values scored
+        predictions = np.asarray(classes, dtype=object)[output[picked].argmax(axis=1)] if classes else output[picked]
+        yield from capture_lines(frame, positions[rows], request_id, model_info, predictions,
+                                 output[picked] if classes else None, classes, options)
+
+    return table_out, rejected, lines
 
 
 def _writer(path: Path, schema: Any, kind: str) -> Any:
