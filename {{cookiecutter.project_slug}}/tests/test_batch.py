@@ -19,10 +19,13 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from conftest import declare, numeric_features, run_cli
 
 from {{ cookiecutter.package_name }} import champion, contract, remote
+from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.serving import batch
 from {{ cookiecutter.package_name }}.stages import prepare, train
 
 CAPTURE_KEYS = {"record_id", "request_id", "time", "source", "model_version", "model_sha256", "inputs",
@@ -242,3 +245,15 @@ def test_publish_pushes_predictions_to_the_remote(project, tmp_path, monkeypatch
     pointer = yaml.safe_load(Path("predictions.dvc").read_text())["outs"][0]
     assert pointer["path"] == "predictions" and pointer["nfiles"] == 2
     assert len([p for p in store.rglob("*") if p.is_file()]) == 3  # the two files and the folder's listing
+
+    # An input that DVC tracks and this clone lacks (a fresh CI checkout) is pulled from the remote to be scored;
+    # one that nothing tracks is named as missing.
+    Path("incoming").mkdir()
+    Path("incoming/new.csv").write_text("a,b\n1,2\n")
+    assert remote.dvc("add", "incoming/new.csv").returncode == 0
+    assert remote.dvc("push", "incoming/new.csv.dvc").returncode == 0
+    Path("incoming/new.csv").unlink()
+    shutil.rmtree(".dvc/cache")
+    assert batch.locate("incoming/new.csv").read_text() == "a,b\n1,2\n"
+    with pytest.raises(PipelineError, match="file not found"):
+        batch.locate("incoming/other.csv")
