@@ -28,7 +28,7 @@ demo: setup
 
 # The venv's bin/ goes first on PATH: tests call its tools (dvc, act, shellcheck, hadolint) by name.
 test: setup
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -n $(PYTEST_WORKERS) --durations=15 tests
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -n $(PYTEST_WORKERS) --maxschedchunk 1 --durations=15 tests
 
 bench: setup  # benchmarks/README.md: full run (root, Docker; waits for a quiet machine) -> benchmarks/RESULTS.md
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m benchmarks.run --out benchmarks/RESULTS.md --json build/bench/results.json

@@ -34,6 +34,35 @@ ROTATING = {
 }
 COMBOS = [(level, task) for level in LEVELS for task in TASKS]
 
+# The longest tests start first and `make test` hands tests out one at a time (--maxschedchunk 1), so the
+# two workers finish together instead of one running a five-minute test alone at the end. Ordered by
+# CI's --durations; only the order matters. A parametrized test listed without its [id] ranks each id.
+LONGEST_FIRST = [
+    "tests/test_deploy.py::test_swarm_history",
+    "tests/test_generated_suite.py::test_generated_suite_passes[2-classification]",
+    "tests/test_workflows.py::test_level2_champion_history",
+    "tests/test_benchmarks.py::test_smoke_run_prints_every_row_with_sane_numbers",
+    "tests/test_generated_suite.py::test_generated_suite_passes[1-classification]",
+    "tests/test_monitor_loop.py::test_monitoring_loop_end_to_end",
+    "tests/test_tracking.py::test_ci_and_a_teammate_share_a_postgres_backed_server_and_a_dvc_remote",
+    "tests/test_own_data.py",
+    "tests/test_generated_suite.py",
+    "tests/test_docker.py::test_serving_image",
+    "tests/test_workflows.py::test_level1_retrain_promote_monitor_and_keepalive",
+    "tests/test_first_push.py",
+    "tests/test_pr_comments.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        for name in (item.nodeid, item.nodeid.split("[")[0], item.nodeid.split("::")[0]):
+            if name in LONGEST_FIRST:
+                return LONGEST_FIRST.index(name)
+        return len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep pytest's order
+
 DOCKER_DIR = TEMPLATE / "tests" / "docker"
 BASE_IMAGE = "mlops-template/python-base:bookworm"
 # .ci/run sets MLOPS_REQUIRE_ALL=1: then a test that cannot run for want of something in the environment
