@@ -501,7 +501,9 @@ def load_model(params: dict, source: str) -> tuple[Any, dict, list[dict]]:
     from . import runtimes  # not serve: FastAPI is not needed to score a file
 
     if source == "champion":
-        sha = champion.sha256_file(champion.fetch(champion.read()))  # refuses bytes champion.json does not name
+        record = champion.read()
+        champion.fetch(record)  # hashes the bytes once and refuses any that champion.json does not name
+        sha = record["model_sha256"]
     elif source == "candidate" and CANDIDATE.is_file():
         sha = champion.sha256_file(CANDIDATE)
     else:
