@@ -183,8 +183,9 @@ def test_bad_rows_are_rejected_and_bad_files_stop_before_anything_is_written(pro
     text = good.to_csv(index=False).splitlines()
     ragged = "\n".join([*text, *text[1:], text[1] + ",1,2", *text[1:]]) + "\n"  # a broken line past chunk 1
     Path("ragged.csv").write_text(ragged)
+    broken = f"not a readable CSV: line {2 * len(good) + 2} has {len(good.columns) + 2} fields"  # named, past chunk 1
     for name, needle in (("missing.csv", f"'{missing}' missing"), ("extra.csv", f"'{extra}' not in the data contract"),
-                         ("ragged.csv", "not a readable CSV")):
+                         ("ragged.csv", broken)):
         failed = run_cli("score", name, "--out", "out/p.parquet", "--chunk-rows", "5")
         assert failed.returncode == 2, (name, failed.stdout)
         assert needle in failed.stderr and "nothing was written" in failed.stderr, failed.stderr
