@@ -1,8 +1,10 @@
 """Prediction capture and /metrics against neither, in the same run (rows O1–O6; issue 25).
 
-Full run: the image as shipped (`docker run --network host`, read-only root, the capture volume the
-image declares), `WEB_CONCURRENCY` = the run's workers, switched between on (the defaults) and off
-(`CAPTURE_ENABLED=0 METRICS_ENABLED=0`) by environment only, so both sides are the same bytes.
+Full run: the image as shipped (`docker run --network host`, read-only root, a volume at the capture
+folder as deploys mount one), `WEB_CONCURRENCY` = the run's workers, switched between on (the defaults)
+and off (`CAPTURE_ENABLED=0 METRICS_ENABLED=0`) by environment only, so both sides are the same bytes.
+Off, on and MLflow's scoring server (same model, same workers) take turns, `rounds` times, and each
+side's row is its median run: on a shared machine, load that comes and goes then hits all three alike.
 The event loop and HTTP parser: the image holds asyncio + h11 unless uvloop and httptools are in it;
 the other side is measured by mounting the host venv's builds read-only onto the image's path
 (same CPython 3.11, x86_64) or by forcing `UVICORN_LOOP=asyncio UVICORN_HTTP=h11`. The smoke run
@@ -14,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -75,9 +78,10 @@ def image_has_fast_runtime(tag: str) -> bool:
 @contextmanager
 def image_target(tag: str, workers: int, env: dict, mounts: dict[str, Path]) -> Iterator[Target]:
     port, name = serving.free_port(), f"bench-obs-{uuid.uuid4().hex[:8]}"
+    # The image declares no volume: a deploy mounts one at the capture folder; here an anonymous one (rm -v).
     argv = ["docker", "run", "-d", "--name", name, "--network", "host", "--read-only", "--cap-drop", "ALL",
-            "--security-opt", "no-new-privileges", "-e", "UVICORN_HOST=127.0.0.1", "-e", f"UVICORN_PORT={port}",
-            "-e", f"WEB_CONCURRENCY={workers}"]
+            "--security-opt", "no-new-privileges", "--mount", "type=volume,dst=/var/lib/capture",
+            "-e", "UVICORN_HOST=127.0.0.1", "-e", f"UVICORN_PORT={port}", "-e", f"WEB_CONCURRENCY={workers}"]
     for key, value in env.items():
         argv += ["-e", f"{key}={value}"]
     if mounts:
@@ -108,6 +112,16 @@ def image_target(tag: str, workers: int, env: dict, mounts: dict[str, Path]) -> 
         yield Target(port, rss, lambda: int(in_container("du", "-sb", "/var/lib/capture").split()[0]))
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
+
+
+@contextmanager
+def mlflow_target(project: Path, model_name: str, workers: int, workdir: Path) -> Iterator[Target]:
+    """`mlflow models serve --env-manager local` on the same registered model (serving.py's S rows' baseline)."""
+    port = serving.free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv, env = serving.commands(project, "unused", model_name, port, workers)["mlflow"]
+    with serving.running(argv, env, project, port, workdir / f"mlflow-{port}.log"):
+        yield Target(port, lambda: 0, lambda: 0)
 
 
 # -------------------------------------------------------------------------------------------- host target
@@ -154,8 +168,9 @@ def _master_pid(port: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- measuring
-def single_record(target: Target, record: dict, config: dict) -> dict:
-    raw = loadgen.post_request(target.port, "/predict", json.dumps({"records": [record]}).encode())
+def single_record(target: Target, record: dict, config: dict, mlflow: bool = False) -> dict:
+    path, key = ("/invocations", "dataframe_records") if mlflow else ("/predict", "records")
+    raw = loadgen.post_request(target.port, path, json.dumps({key: [record]}).encode())
     peak = loadgen.max_load(target.port, raw, config["connections"], config["seconds"], config["warmup"]).summary()
     rate = max(peak["rps"] / 2, 1.0)
     half = loadgen.fixed_rate(target.port, raw, rate, config["seconds"], config["warmup"]).summary()
@@ -163,37 +178,60 @@ def single_record(target: Target, record: dict, config: dict) -> dict:
 
 
 def memory_under_traffic(target: Target, record: dict, config: dict, requests: int) -> dict:
-    """RSS after a tenth of `requests` captured requests and after all of them, and bytes on disk per record."""
+    """RSS after a tenth, half and all of `requests` captured requests, and bytes on disk per record.
+
+    Bounded means no growth from half to all: the first half fills the allocator's pools and the capture
+    queue's high-water mark (up to `queue_size` records waiting while the writer catches up).
+    """
     raw = loadgen.post_request(target.port, "/predict", json.dumps({"records": [record]}).encode())
     checkpoints, started = {}, time.perf_counter()
-    for mark in (requests // 10, requests):
+    for mark in (requests // 10, requests // 2, requests):
         while written(target.port) < mark:
             loadgen.max_load(target.port, raw, config["connections"], config["seconds"], 0.0)
         checkpoints[mark] = target.rss_bytes()
     count = written(target.port)
-    return {"requests": requests, "rss_tenth_bytes": checkpoints[requests // 10], "rss_bytes": checkpoints[requests],
+    return {"requests": requests, "rss_tenth_bytes": checkpoints[requests // 10],
+            "rss_half_bytes": checkpoints[requests // 2], "rss_bytes": checkpoints[requests],
             "records": count, "bytes_per_record": target.capture_bytes() / count if count else float("nan"),
             "seconds": time.perf_counter() - started}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median max-load rate (its half-load numbers with it), and every run's rate."""
+    ranked = sorted(runs, key=lambda run: run["max"]["rps"])
+    return {**ranked[(len(ranked) - 1) // 2], "runs_rps": [run["max"]["rps"] for run in runs],
+            "median_rps": statistics.median(run["max"]["rps"] for run in runs)}
+
+
 def compare(start: Callable[[dict], object], record: dict, config: dict, fast_env: dict, plain_env: dict,
-            fast_in_image: bool, fast_bytes: int, where: str) -> dict:
-    """`start(env)` is a context manager yielding a Target. Off, on, then on with the other runtime."""
+            fast_in_image: bool, fast_bytes: int, where: str, baseline: Callable[[], object] | None = None) -> dict:
+    """`start(env)` is a context manager yielding a Target; `baseline()` one for MLflow's server. Off, on and
+    MLflow in turn, `rounds` times (medians); then memory, and on with the other runtime."""
     results: dict = {"where": where, "workers": config["workers"], "fast_in_image": fast_in_image,
-                     "fast_bytes": fast_bytes}
+                     "fast_bytes": fast_bytes, "rounds": config.get("rounds", 1)}
     shipped = {} if fast_in_image else plain_env  # what the image runs by default
     other = plain_env if fast_in_image else fast_env
-    with start({**OFF, **shipped}) as target:
-        results["off"] = single_record(target, record, config)
+    runs: dict[str, list] = {"off": [], "on": [], "mlflow": []}
+    for _ in range(results["rounds"]):
+        for side, env in (("off", {**OFF, **shipped}), ("on", shipped)):
+            with start(env) as target:
+                runs[side].append(single_record(target, record, config))
+        if baseline is not None:
+            with baseline() as target:
+                runs["mlflow"].append(single_record(target, record, config, mlflow=True))
+    for side, measured in runs.items():
+        if measured:
+            results[side] = median_run(measured)
     with start(shipped) as target:
-        results["on"] = single_record(target, record, config)
         results["memory"] = memory_under_traffic(target, record, config, config["captured_requests"])
     with start(other) as target:
         results["other_runtime"] = single_record(target, record, config)
     return results
 
 
-def measure_image(tag: str, project: Path, target_column: str, config: dict) -> dict:
+def measure_image(tag: str, project: Path, target_column: str, config: dict, model_name: str | None = None,
+                  workdir: Path | None = None) -> dict:
+    """The image, and MLflow's server on `model_name` (the registry's) in the same run when one is given."""
     record = serving.held_out_records(project, target_column)[0]
     fast_in_image = image_has_fast_runtime(tag)
     dirs = {} if fast_in_image else _module_dirs()
@@ -204,8 +242,12 @@ def measure_image(tag: str, project: Path, target_column: str, config: dict) -> 
         return image_target(tag, config["workers"], {k: v for k, v in env.items() if k != "_fast"}, mounts)
 
     # "_fast" is this module's marker for "mount uvloop and httptools", not an environment variable.
+    baseline = None
+    if model_name is not None:
+        def baseline():
+            return mlflow_target(project, model_name, config["workers"], workdir or project / "build/bench")
     return compare(start, record, config, {"_fast": "1"}, PLAIN, fast_in_image, fast_bytes,
-                   f"image, {config['workers']} worker(s)")
+                   f"image, {config['workers']} worker(s)", baseline)
 
 
 def measure_host(project: Path, package: str, target_column: str, workdir: Path, config: dict) -> dict:

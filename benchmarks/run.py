@@ -30,7 +30,7 @@ PRESETS = {
              "monitor_records": 1_000_000,
              "cold_starts": 3, "repeats": 50, "suite_args": [], "image": True, "uncompiled": True,
              "batch_rows": 1_000_000,
-             "captured_requests": 100_000},
+             "captured_requests": 100_000, "rounds": 3},
     # Drift above 1,000 rows: below that Evidently switches to other tests (KS, chi-squared) than at scale.
     "smoke": {"workers": 1, "connections": 2, "seconds": 1.0, "warmup": 0.3, "drift_rows": [2_000, 3_000],
               "monitor_records": 5_000,
@@ -113,7 +113,8 @@ def run_all(config: dict, workdir: Path) -> dict:
         # The capture/metrics rows (O) run against the same image, before it is removed.
         built = section("image", lambda: image.measure(
             clone, package, workdir, config["cold_starts"],
-            observe=lambda tag: observability.measure_image(tag, clone, "diagnosis", config)))
+            observe=lambda tag: observability.measure_image(tag, clone, "diagnosis", config, "demo-model",
+                                                                workdir / "observability")))
         observed = (built or {}).pop("observability", None)
         if observed and "error" not in observed:
             results["observability"] = observed

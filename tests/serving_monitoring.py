@@ -1,8 +1,9 @@
 """What the served model reports, run for real (issue 25): checks that tests/test_docker.py runs as subtests
 of its one serving test, on the project and image it already built (one pipeline run, one image).
 
-- In the image: request ids, /metrics (multiprocess files in /dev/shm), capture on the image's volume
-  under a read-only root filesystem.
+- In the image: request ids, /metrics (multiprocess files in /dev/shm), capture on a named volume mounted
+  as deploys mount it, under a read-only root filesystem; the image declares no VOLUME, and run without a
+  mount (read-only root) it answers every request and counts the drops.
 - On the host, the image's command with two uvicorn workers on a free loopback port:
   - a real Prometheus (Debian's package) scrapes it with the shipped alert rules; the capture folder is
     read-only, so every record is dropped, and the CaptureDropping alert fires, seen through
@@ -99,7 +100,8 @@ def check_image_request_ids_metrics_and_capture(served) -> None:
         replaced.append(new)
     logs = sh("docker", "logs", served.name).stdout
     assert "evil" not in logs and "z" * 300 not in logs and "two words" not in logs
-    # The records reach the image's capture volume (writable under --read-only) with the same ids.
+    # The records reach the capture volume (mounted as deploys mount it; writable under --read-only) with the
+    # same ids.
     script = (f"import json; from {served.project.package}.capture import read_captures;"
               "c = read_captures('/var/lib/capture');"
               "print(json.dumps([[r['record_id'] for r in c.records], c.skipped]))")
@@ -117,6 +119,35 @@ def check_image_request_ids_metrics_and_capture(served) -> None:
     assert metric(text, 'capture_records_dropped_total{reason="write_error"}') == 0
     shm = sh("docker", "exec", served.name, "ls", "/dev/shm/metrics").stdout.split()
     assert any(name.startswith("counter_") for name in shm), shm  # multiprocess mode, as the image sets it
+
+
+def check_image_declares_no_volume_and_answers_without_one(served) -> None:
+    """No VOLUME in the image (every container run without a mount would leave an anonymous volume behind).
+    Run without a mount under a read-only root, capture has nowhere to write: the start-up log says so,
+    requests are answered, and the drops are counted."""
+    assert sh("docker", "image", "inspect", "-f", "{{json .Config.Volumes}}", served.tag).stdout.strip() == "null"
+    port, name = free_port(), f"{served.name}-nomount"
+    sh("docker", "run", "-d", "--name", name, "--network", "host", "--read-only", "--cap-drop", "ALL",
+       "--security-opt", "no-new-privileges", "-e", "UVICORN_HOST=127.0.0.1", "-e", f"UVICORN_PORT={port}",
+       served.tag)
+    try:
+        deadline = time.monotonic() + 120
+        while not healthy(port):
+            assert time.monotonic() < deadline, sh("docker", "logs", name, check=False).stdout[-2000:]
+            time.sleep(0.1)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as client:
+            answers = [client.post("/predict", json={"records": served.records[:2]}) for _ in range(3)]
+            assert [a.status_code for a in answers] == [200] * 3, answers[-1].text
+            dropped = wait_for("the write errors counted", lambda: metric(
+                t := client.get("/metrics").text, 'capture_records_dropped_total{reason="write_error"}') >= 6 and t,
+                seconds=30)
+        assert metric(dropped, "capture_records_written_total") == 0
+        events = [json.loads(line)["event"] for line in sh("docker", "logs", name).stdout.splitlines()
+                  if line.startswith("{")]
+        assert "capture_unwritable" in events and "capture_dropped" in events, events
+        assert sh("docker", "inspect", "-f", "{{json .Mounts}}", name).stdout.strip() == "[]"
+    finally:
+        sh("docker", "rm", "-f", name, check=False)
 
 
 # -------------------------------------------------------------------------------------------- on the host
@@ -388,7 +419,8 @@ def check_killed_worker_loses_no_whole_line(served) -> None:
         assert victim in writers and writers - {victim} and writers - {victim} <= set(live), (writers, live)
 
 
-CHECKS = [check_image_request_ids_metrics_and_capture, check_prometheus_scrapes_two_workers_and_a_capture_alert_fires,
+CHECKS = [check_image_request_ids_metrics_and_capture, check_image_declares_no_volume_and_answers_without_one,
+          check_prometheus_scrapes_two_workers_and_a_capture_alert_fires,
           check_full_capture_disk_drops_and_counts, check_killed_worker_loses_no_whole_line]
 HOST_TOOLS = ("prometheus", "promtool", "mount")
 

@@ -157,8 +157,10 @@ def served(request, docker_base, tmp_path) -> Iterator[Served]:
         sh(*build, "--target", "builder", "-t", f"{tag}-builder", str(project.path))
         sh(*build, "-t", tag, str(project.path))
         port = free_port()
+        # As deploys run it: a named volume at the capture folder (the image declares no VOLUME).
         sh("docker", "run", "-d", "--name", name, "--network", "host", "--health-interval", "1s",
            "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+           "--mount", f"type=volume,src={name}-capture,dst=/var/lib/capture",
            "-e", "UVICORN_HOST=127.0.0.1", "-e", f"UVICORN_PORT={port}",
            "-e", f"MAX_BATCH_ROWS={MAX_ROWS}", "-e", f"MAX_BODY_BYTES={MAX_BYTES}", tag)
         wait_healthy(name)
@@ -166,7 +168,8 @@ def served(request, docker_base, tmp_path) -> Iterator[Served]:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as client:
             yield Served(project, tag, name, client, *held_out(project))
     finally:
-        sh("docker", "rm", "-f", "-v", name, check=False)  # -v: the capture volume the image declares
+        sh("docker", "rm", "-f", name, check=False)
+        sh("docker", "volume", "rm", "-f", f"{name}-capture", check=False)
         sh("docker", "rmi", tag, f"{tag}-builder", check=False)
 
 
