@@ -7,15 +7,14 @@ writes them as the app does): two steady, then a shifted one whose labels say th
 then serves one project with 4 snapshots, and its dashboard draws the panels over time. Set
 MLOPS_SCREENSHOTS=DIR to keep the screenshot.
 
-`collect --environment` reads the capture volume of an environment's swarm over the deploy's SSH access,
-against the deploy tests' loopback sshd and one-node swarm on the local engine.
-
 The whole loop, end to end (one test, sharing tests/test_deploy.py's fixtures, images and swarm lock): a
 level-2 project deploys to the loopback swarm; demo rows replayed through the proxy are captured by the app,
-collected from the stack's volume and monitored (no drift); a shifted replay drifts and opens one issue on
-the fake GitHub API; labels for the shifted rows drop the accuracy and dispatch retraining; the retraining
-steps add production's rows, retrain, pass the gate and propose a champion whose data diff is those rows;
-after the merge the new champion's image deploys and answers the shifted rows right.
+collected from the stack's volume over the deploy's SSH access (`collect --environment`: a short-lived container
+streams the volume read-only; another stack's volume on the same swarm is not read) and monitored (no drift); a
+shifted replay drifts and opens one issue on the fake GitHub API; labels for the shifted rows drop the accuracy
+and dispatch retraining; retrain.yml runs under act as dispatched (tests/act), pulls production's labelled rows
+from the DVC remote, retrains, passes the gate and proposes a champion whose data diff is those rows; after the
+merge the new champion's image deploys and answers the shifted rows right.
 """
 
 from __future__ import annotations
@@ -33,7 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from act.harness import init_git_repo
+from act.harness import act_compatible, init_git_repo, run_act
+from act.harness import events as act_events
 from act.loopback import free_port
 from capture_files import UTC, write_capture
 from conftest import unavailable
@@ -151,54 +151,6 @@ def test_evidently_ui_shows_the_monitoring_history(rendered, tmp_path):
         ui.wait(timeout=30)
 
 
-def test_collect_reads_the_capture_volume_of_an_environments_swarm(rendered, tmp_path, ssh_host,  # noqa: F811
-                                                                    swarm, docker_base):  # noqa: F811
-    """`collect --environment` over the deploy's SSH access to the swarm manager: the environment's stack's
-    named volume, streamed by a short-lived container of the app's image that mounts it read-only, against
-    the loopback sshd and one-node swarm of the deploy tests. Another stack's capture volume is not read."""
-    _, rendered_project = rendered("2", "classification")
-    project = tmp_path / rendered_project.name
-    shutil.copytree(rendered_project, project)
-    env_name = f"mtmon{os.urandom(3).hex()}"
-    stack = f"{project.name}-{env_name}"  # deploy.name(env_name)
-    volume, app = f"{stack}_capture", f"{env_name}-app"  # a stack's volume is <stack>_capture
-    data = pd.read_csv(project / "data/raw/breast_cancer.csv")
-    files = tmp_path / "written"
-    start = dt.datetime(2026, 11, 2, 10, tzinfo=UTC)
-    rows = data.drop(columns=["diagnosis"]).head(80)
-    write_capture(files, rows, list(data["diagnosis"].head(80)), start, "req", pid=7)
-    try:
-        subprocess.run(["docker", "volume", "create", volume], check=True, capture_output=True)
-        # "The app": a container of the base image with the capture volume where the image's CAPTURE_DIR points.
-        subprocess.run(["docker", "run", "-d", "--name", app, "--network", "none", "-v", f"{volume}:/var/lib/capture",
-                        docker_base, "sleep", "600"], check=True, capture_output=True)
-        subprocess.run(["docker", "cp", f"{files}/.", f"{app}:/var/lib/capture/"], check=True, capture_output=True)
-        # Another environment's stack on the same swarm, with a captured record of its own: not read.
-        subprocess.run(["docker", "run", "-d", "--name", f"{app}-other", "--network", "none", "-v",
-                        f"{stack}x_capture:/var/lib/capture", docker_base, "sh", "-c",
-                        "mkdir -p /var/lib/capture/2026-11-02 && echo '{}' > /var/lib/capture/2026-11-02/p.jsonl"
-                        " && sleep 600"], check=True, capture_output=True)
-        env = {**os.environ, "PYTHONPATH": "src", "DO_NOT_TRACK": "1", "DEPLOY_HOST": "127.0.0.1",
-               "DEPLOY_USER": ssh_host.user, "DEPLOY_SSH_PORT": str(ssh_host.port),
-               "DEPLOY_KNOWN_HOSTS": ssh_host.known_hosts, "DEPLOY_SSH_KEY": ssh_host.key}
-        result = subprocess.run([sys.executable, "-m", project.name.replace("-", "_"), "collect", "--environment",
-                                 env_name, "--since", "2026-11-02T00:00:00Z"], cwd=project, env=env,
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stdout + result.stderr
-        collected = json.loads((project / "reports/collect.json").read_text())
-        assert collected["rows"] == 80 and collected["broken"] == 0 and collected["unparsable_lines"] == 0
-        assert collected["source"].startswith(f"capture volumes of {env_name}:") and volume in collected["source"]
-        batch = pd.read_csv(project / "data/production/current.csv")
-        assert list(batch["record_id"]) == [f"req-{i}" for i in range(80)]
-        # The stream was read-only and short-lived: nothing left behind but the app itself.
-        left = subprocess.run(["docker", "ps", "-a", "--filter", f"volume={volume}", "--format", "{{.Names}}"],
-                              capture_output=True, text=True).stdout.split()
-        assert left == [app]
-    finally:
-        subprocess.run(["docker", "rm", "--force", app, f"{app}-other"], capture_output=True)
-        subprocess.run(["docker", "volume", "rm", "--force", volume, f"{stack}x_capture"], capture_output=True)
-
-
 # --------------------------------------------------------------------------- the loop, end to end
 
 SHIFT_SCALE, SHIFT_SDS = 2.0, 2.0  # the shifted replay: every feature doubled and moved two standard deviations
@@ -221,7 +173,7 @@ def record_ids(request: str, rows: int, batch: int = 10) -> list[str]:
     return [f"{request}{i // batch}-{i % batch}" for i in range(rows)]
 
 
-def test_monitoring_loop_end_to_end(environment, images, docker_base, tmp_path):  # noqa: F811
+def test_monitoring_loop_end_to_end(environment, images, docker_base, tmp_path, request):  # noqa: F811
     env, project = environment, images.project
     params = yaml.safe_load((project / "params.yaml").read_text())
     target = params["data"]["target"]
@@ -254,6 +206,17 @@ def test_monitoring_loop_end_to_end(environment, images, docker_base, tmp_path):
     result = env.deploy(images.tags["v1"], 1, **FAST)
     assert result.returncode == 0, result.stdout + result.stderr
     assert serving(env.listen) == 1
+    # Another stack's capture volume on the same swarm, with a record of today: collect never reads it.
+    other = f"{env.stack}x-capture"
+
+    def remove_other() -> None:
+        subprocess.run(["docker", "rm", "--force", other], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "--force", f"{env.stack}x_capture"], capture_output=True)
+
+    request.addfinalizer(remove_other)
+    sh("docker", "run", "-d", "--name", other, "--network", "none", "-v", f"{env.stack}x_capture:/var/lib/capture",
+       docker_base, "sh", "-c", "mkdir -p /var/lib/capture/$(date -u +%F) && echo '{}' > "
+       "/var/lib/capture/$(date -u +%F)/predictions-x-1-0.jsonl && sleep 900")
 
     # 1. Demo rows through the proxy: captured, collected from the stack's volume, no drift.
     steady = data.sample(150, random_state=1)
@@ -261,7 +224,11 @@ def test_monitoring_loop_end_to_end(environment, images, docker_base, tmp_path):
     replay(env.listen, steady[names].to_dict("records"), "steady")
     summary = collected(since, len(steady))
     assert summary["rows"] == len(steady) and summary["broken"] == 0 and summary["duplicates"] == 0, summary
+    assert summary["unparsable_lines"] == 0 and f"{env.stack}x_capture" not in summary["source"], summary
     assert f"capture volumes of {ENVIRONMENT}:" in summary["source"] and f"{env.stack}_capture" in summary["source"]
+    # The volume was streamed by a short-lived container: nothing left behind but the app's own tasks.
+    left = sh("docker", "ps", "-a", "--filter", f"volume={env.stack}_capture", "--format", "{{.Names}}").stdout.split()
+    assert left and all(name.startswith(f"{env.stack}_app.") for name in left), left
     batch = pd.read_csv(project / "data/production/current.csv")
     assert sorted(batch["record_id"]) == sorted(record_ids("steady", len(steady)))
     assert set(batch["model_version"].astype(str)) == {"1"}
@@ -311,45 +278,48 @@ def test_monitoring_loop_end_to_end(environment, images, docker_base, tmp_path):
     assert dispatch["workflow"] == "retrain.yml"
     assert dispatch["inputs"]["reason"] == f"monitoring: {len(shifted)} new labelled production row(s)"
 
-    # 4. retrain.yml's steps: add production's labelled rows, the pipeline and gate, promote; the promotion
-    #    pull request's data diff is exactly those rows, and its description counts them.
+    # 4. retrain.yml under act, dispatched as monitor-alert dispatched it, in a copy of the repository with only
+    #    what git holds and the DVC remote: its monitor-history pull brings production's labelled rows (which
+    #    monitor.yml's monitor-history push left there), add-current appends them, the pipeline and the gate
+    #    run, and the candidate is proposed in a pull request whose data diff is those rows.
+    sh("dvc", "remote", "add", "--default", "storage", str(tmp_path / "dvc-remote"), cwd=project)  # a team's bucket
+    run("monitor-history", "push")
+    act_compatible(project)
     init_git_repo(project)
     before = (project / params["data"]["path"]).read_bytes()
-    run("add-current")
-    added = json.loads((project / "reports/added.json").read_text())
+    store = tmp_path / "act-store"
+    act_env = {"CI_PREINSTALLED": "true", "PYTHONPATH": "src", "MLFLOW_TRACKING_URI": "", "DO_NOT_TRACK": "1",
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # the venv has it all
+    retrain = run_act(project, "workflow_dispatch", act_events.workflow_dispatch(dispatch["inputs"]),
+                      workflow=".github/workflows/retrain.yml", store_dir=store, timeout=900, env=act_env)
+    assert retrain.ok and retrain.jobs == {"train": "success", "propose": "success"}, \
+        f"{retrain.jobs}\n{retrain.log[-8000:]}"
+    added = json.loads((store / "artifacts" / str(retrain.run_id) / "candidate/reports/added.json").read_text())
     # The demo's labelled current batch (drift.current) joins too, before production's rows.
     assert added["from_production"] == len(shifted), added
     assert added["added"] == added["from_current"] + len(shifted), added
-    after = (project / params["data"]["path"]).read_bytes()
-    assert after.startswith(before)  # appended only
-    appended = pd.read_csv(io.BytesIO(after[len(before):]), header=None, names=list(data.columns))
-    assert len(appended) == added["added"]
-    appended = appended.tail(len(shifted))
+    (pull,) = [json.loads(p.read_text()) for p in sorted((store / "pulls").glob("*.json"))]
+    assert pull["head"] == "promote/champion" and pull["base"] == "main" and "promotion" in pull["labels"]
+    assert f"**+{added['added']} labelled row(s)** joined the training data: {len(shifted)} from production" \
+        in pull["body"]
+    patch = (store / "pulls/1.patch").read_text(errors="replace")
+    data_diff = patch.split(f"diff --git a/{params['data']['path']}", 1)[1].split("\ndiff --git", 1)[0]
+    changed = [line for line in data_diff.splitlines()[4:] if line[:1] in "+-" and not line.startswith("+++")]
+    assert len(changed) == added["added"] and all(line.startswith("+") for line in changed)  # appended only
+    appended = pd.read_csv(io.StringIO("\n".join(line[1:] for line in changed)), header=None,
+                           names=list(data.columns)).tail(len(shifted))
     assert sorted(appended[target]) == sorted(shifted[target])
     pd.testing.assert_frame_equal(  # the shifted values, as captured, with their labels
         appended.sort_values(names[0]).reset_index(drop=True)[names],
         moved.sort_values(names[0]).reset_index(drop=True)[names], check_exact=False, rtol=1e-9)
-    repro = sh("dvc", "repro", cwd=project, check=False, timeout=900,
-               env={"PYTHONPATH": "src", "DO_NOT_TRACK": "1", "MLFLOW_TRACKING_URI": ""})
-    assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
-    assert json.loads((project / "reports/gate.json").read_text())["passed"] is True
-    run("promote")
-    run("report", "--out", "build/promotion", "--summary", "")
-    body = (project / "build/promotion/report.md").read_text()
-    assert f"**+{added['added']} labelled row(s)** joined the training data: {len(shifted)} from production" in body
-    champion = json.loads((project / "champion.json").read_text())
-    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    sh(*git, "checkout", "-q", "-b", "promote/champion")
-    sh(*git, "add", "champion.json", "champion", "metrics/metrics.json", "reports/model_card.md", "data/raw")
-    sh(*git, "commit", "-q", "-m", f"Promote the retrained model to champion v{champion['version']}")
-    diff = sh(*git, "diff", "main", "--", params["data"]["path"]).stdout.splitlines()
-    changed = [line for line in diff[4:] if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    assert len(changed) == added["added"] and all(line.startswith("+") for line in changed)
 
-    # 5. After the merge: the new champion exported and built into the image as container.yml does (the
-    #    project's Dockerfile, offline from the wheels the v1 image was built with), then deployed.
-    sh(*git, "checkout", "-q", "main")
-    sh(*git, "merge", "-q", "--no-ff", "promote/champion", "-m", "Merge the promotion pull request")
+    # 5. After the merge (the pull request's commit on main, as GitHub's button would): the new champion
+    #    exported and built into the image as container.yml does (the project's Dockerfile, offline from the
+    #    wheels the v1 image was built with), then deployed.
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    sh(*git, "am", "-q", str(store / "pulls/1.patch"))
+    assert (project / params["data"]["path"]).read_bytes().startswith(before)
+    champion = json.loads((project / "champion.json").read_text())
     run("export")
     retrained = f"{images.repository}:model-retrained"
     sh("docker", "build", "--force-rm", "--network", "host", "--build-arg", f"BASE_IMAGE={docker_base}",

@@ -190,6 +190,9 @@ def test_every_setting_the_workflows_read_is_in_the_github_setup_table(rendered,
     training = [("train.yml", "train")] + ([("retrain.yml", "train")] if level != "0" else [])
     for name, job in training:
         assert workflows(project)[name]["jobs"][job]["runs-on"] == "${{ vars.TRAINING_RUNNER || 'ubuntu-latest' }}"
+    if level != "0":  # batch scoring reads the DVC remote with the training jobs' credentials: the same environment
+        environment = workflows(project)["train.yml"]["jobs"]["train"]["environment"]
+        assert workflows(project)["batch.yml"]["jobs"]["score"]["environment"] == environment
 
 
 def test_tracking_stack_files_are_valid(rendered):

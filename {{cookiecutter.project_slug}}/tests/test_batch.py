@@ -13,15 +13,19 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from conftest import declare, numeric_features, run_cli
 
 from {{ cookiecutter.package_name }} import champion, contract, paths, remote
+from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.serving import batch
 from {{ cookiecutter.package_name }}.stages import prepare, train
 
 CAPTURE_KEYS = {"record_id", "request_id", "time", "source", "model_version", "model_sha256", "inputs",
@@ -122,6 +126,27 @@ def test_chunked_equals_one_piece_and_the_pipeline(project, monkeypatch):
     assert scored["key"].tolist() == big["key"].tolist()
     assert scored["prediction"].tolist()[: len(held_out)] == a["prediction"].tolist()
 
+    # Killed midway with --resume, then rerun: the chunks finished before the kill are kept, the rest are
+    # scored, and the output is the uninterrupted run's; nothing appeared before, no work folder stays after.
+    argv = ["score", "big.csv", "--out", "out/resumed.parquet", "--no-capture", "--resume", "--chunk-rows", "16"]
+    work = Path("out/.resumed.parquet.work")
+    killed = subprocess.Popen([sys.executable, "-m", "{{ cookiecutter.package_name }}", *argv],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while len(list(work.glob("*.done.json"))) < 2:
+            assert killed.poll() is None, f"the run ended before it could be interrupted: {killed.stderr.read()}"
+            time.sleep(0.002)
+    finally:
+        killed.kill()
+        killed.wait()
+    assert not Path("out/resumed.parquet").exists()
+    resumed = run_cli(*argv)
+    assert resumed.returncode == 0 and "kept from an interrupted run" in resumed.stdout, resumed.stderr
+    straight = run_cli("score", "big.csv", "--out", "out/straight.parquet", "--no-capture", "--chunk-rows", "16")
+    assert straight.returncode == 0, straight.stderr
+    assert pd.read_parquet("out/resumed.parquet").equals(pd.read_parquet("out/straight.parquet")) and not work.exists()
+    assert pd.read_parquet("out/resumed.parquet")["key"].tolist() == big["key"].tolist()
+
 
 def test_bad_rows_are_rejected_and_bad_files_stop_before_anything_is_written(project):
     params = set_params(project)
@@ -158,8 +183,9 @@ def test_bad_rows_are_rejected_and_bad_files_stop_before_anything_is_written(pro
     text = good.to_csv(index=False).splitlines()
     ragged = "\n".join([*text, *text[1:], text[1] + ",1,2", *text[1:]]) + "\n"  # a broken line past chunk 1
     Path("ragged.csv").write_text(ragged)
+    broken = f"not a readable CSV: line {2 * len(good) + 2} has {len(good.columns) + 2} fields"  # named, past chunk 1
     for name, needle in (("missing.csv", f"'{missing}' missing"), ("extra.csv", f"'{extra}' not in the data contract"),
-                         ("ragged.csv", "not a readable CSV")):
+                         ("ragged.csv", broken)):
         failed = run_cli("score", name, "--out", "out/p.parquet", "--chunk-rows", "5")
         assert failed.returncode == 2, (name, failed.stdout)
         assert needle in failed.stderr and "nothing was written" in failed.stderr, failed.stderr
@@ -220,3 +246,15 @@ def test_publish_pushes_predictions_to_the_remote(project, tmp_path, monkeypatch
     pointer = yaml.safe_load(Path("predictions.dvc").read_text())["outs"][0]
     assert pointer["path"] == "predictions" and pointer["nfiles"] == 2
     assert len([p for p in store.rglob("*") if p.is_file()]) == 3  # the two files and the folder's listing
+
+    # An input that DVC tracks and this clone lacks (a fresh CI checkout) is pulled from the remote to be scored;
+    # one that nothing tracks is named as missing.
+    Path("incoming").mkdir()
+    Path("incoming/new.csv").write_text("a,b\n1,2\n")
+    assert remote.dvc("add", "incoming/new.csv").returncode == 0
+    assert remote.dvc("push", "incoming/new.csv.dvc").returncode == 0
+    Path("incoming/new.csv").unlink()
+    shutil.rmtree(".dvc/cache")
+    assert batch.locate("incoming/new.csv").read_text() == "a,b\n1,2\n"
+    with pytest.raises(PipelineError, match="file not found"):
+        batch.locate("incoming/other.csv")

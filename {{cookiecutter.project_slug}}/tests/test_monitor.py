@@ -106,6 +106,25 @@ def test_collect_dedupes_windows_reports_broken_records_and_joins_labels(setup, 
         collect.collect(params, str(project / "nowhere"), None)
 
 
+def test_collect_reads_capture_files_shipped_to_object_storage(setup, project):
+    """An fsspec URL as the source (s3://, gs://... in production): here fsspec's in-memory filesystem, holding
+    the day folders as a sync of the app's capture folder leaves them."""
+    import fsspec
+
+    params, features, target = setup
+    shipped = project / "shipped"
+    ids = write_capture(shipped, features.head(12), list(target.head(12)), T0, "s3")
+    fs, root = fsspec.filesystem("memory"), f"/capture-{os.getpid()}"
+    for path in shipped.rglob("*.jsonl"):
+        fs.pipe(f"{root}/{path.relative_to(shipped).as_posix()}", path.read_bytes())
+    try:
+        summary = collect.collect(params, f"memory://{root}", T0 - dt.timedelta(hours=1), T0 + dt.timedelta(hours=1))
+    finally:
+        fs.rm(root, recursive=True)
+    assert summary["files"] == 1 and summary["rows"] == 12 and summary["source"] == f"memory://{root}"
+    assert list(pd.read_csv(summary["current"])["record_id"]) == ids
+
+
 def test_monitor_loop_no_drift_then_drift_and_an_accuracy_drop(setup, project, capsys):
     params, features, target = setup
     params["slices"] = {"columns": [features.columns[0]], "max_gap": None}

@@ -178,7 +178,7 @@ def _score(args: argparse.Namespace, params: dict) -> int:
     from .serving import batch
 
     summary = batch.run(params, args.input, args.out, model=args.model, output_format=args.format,
-                        chunk_rows=args.chunk_rows, record=not args.no_capture)
+                        chunk_rows=args.chunk_rows, record=not args.no_capture, resume=args.resume)
     actions.set_outputs({"rows": summary["rows"], "scored": summary["scored"], "rejected": summary["rejected"],
                          "output": summary["output"]})
     actions.add_summary(batch_ci.summary_markdown(summary))
@@ -188,7 +188,9 @@ def _score(args: argparse.Namespace, params: dict) -> int:
           f"{version} ({model['runtime']}) in {summary['seconds']:.1f} s: {summary['output']}"
           + (f"; {summary['rejected']} rejected: {summary['rejects']}" if summary["rejected"] else "")
           + (f"; {summary['capture']['records']} capture record(s) in {summary['capture']['dir']}"
-             if summary["capture"] else ""))
+             if summary["capture"] else "")
+          + (f"; {summary['resumed_chunks']} chunk(s) kept from an interrupted run"
+             if summary["resumed_chunks"] else ""))
     return 0
 
 
@@ -568,6 +570,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--format", choices=("parquet", "csv"), help="output format (default: from --out's suffix)")
     sub.add_argument("--chunk-rows", type=int, help="rows read and scored at a time (default: batch.chunk_rows)")
     sub.add_argument("--no-capture", action="store_true", help="write no prediction-capture records")
+    sub.add_argument("--resume", action="store_true",
+                     help="keep finished chunks beside the output and, after an interruption, score only the rest")
     sub = add("score-plan", _score_plan, "whether batch scoring can run: an input and a champion (in CI also as "
                                          "step outputs, and the job summary when not)", "ci.batch")
     sub.add_argument("--input", help="file to score (empty: batch.input)")

@@ -10,7 +10,12 @@ rules it broke and never stops the batch; a missing or unexpected column stops i
 scored. Every file is written under a temporary name beside its target and
 renamed when the batch is done: outputs appear whole, or not at all. Scored rows are also written as
 prediction-capture records (capture.py's format, source "batch"), so monitoring sees batch traffic as
-it sees online traffic.
+it sees online traffic. `resume` keeps finished chunks in a work folder, so an interrupted run goes on.
+
+Speed: no Python per row. Arrow parses the file in C (a thread reads the next chunk while this one is
+scored), the contract's rules are numpy passes over whole columns, each chunk is one call of the model
+on every core, and Arrow writes the output. Nothing imports MLflow, pandera (unless schema.yaml declares
+rules), scikit-learn (unless the model is the joblib fallback) or FastAPI.
 """
 
 from __future__ import annotations
@@ -123,32 +128,120 @@ def check_columns(path: Path, names: list[str], features: list[str], known: cont
                             "nothing was written")
 
 
-def chunks(path: Path, kind: str, chunk_rows: int, text_columns: list[str]) -> Iterator[tuple[pd.DataFrame, int]]:
-    """(chunk, bytes or rows read so far) for a progress bar; pandas' C reader or pyarrow's batches."""
+# Arrow's CSV block: its reader holds some tens of blocks ahead, so small blocks bound memory (1 MB: ~40 MB held)
+# at no cost in speed; a block must still hold whole lines, so long lines get longer blocks.
+BLOCK_BYTES = 1 << 20
+LINES_PER_BLOCK = 64
+
+
+def chunks(path: Path, kind: str, chunk_rows: int) -> Iterator[tuple[Any, int]]:
+    """(an Arrow table of exactly chunk_rows rows, the last one fewer; bytes or rows read so far).
+
+    A CSV is parsed by Arrow's streaming reader (blocks converted on every core, in C) with every column
+    as text: numbers are parsed per column afterwards (validate), so a cell that is not a number is a
+    rejected row, not a failed file. Arrow's default null tokens are pandas' ('', NA, NaN, null, ...),
+    and it refuses a line with more or fewer fields than the header (ragged names its line)."""
+    import pyarrow as pa
+
     if kind == "parquet":
         import pyarrow.parquet as pq
 
         done = 0
         for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
             done += batch.num_rows
-            yield batch.to_pandas(), done
+            yield pa.Table.from_batches([batch]), done
         return
-    ragged(path)
-    with path.open("rb") as handle:
-        # Text columns stay text ('007' is a code, not 7); numbers are parsed, and a cell that is not a
-        # number leaves its column as text in that chunk, to be rejected by the contract check below.
-        reader = pd.read_csv(handle, chunksize=chunk_rows, dtype={name: "str" for name in text_columns},
-                             encoding="utf-8-sig")
+    import pyarrow.csv as pacsv
+
+    names = header(path, kind)
+    source = pa.OSFile(str(path))  # read, not mapped: a mapped file's pages would count as this process' memory
+    try:
+        reader = pacsv.open_csv(
+            source, read_options=pacsv.ReadOptions(block_size=_block_bytes(path)),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names},
+                                                 strings_can_be_null=True))
+        pending: list = []  # batches not yet handed out, and their rows
+        held = 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= chunk_rows:  # exactly chunk_rows rows a chunk, whatever Arrow's block held
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, chunk_rows), source.tell()
+                rest = table.slice(chunk_rows)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield pa.Table.from_batches(pending), source.tell()
+    except pa.ArrowInvalid as exc:
+        if "columns, got" in str(exc):
+            ragged(path)  # names the line; Arrow's threads do not know it
+        raise PipelineError(f"{path}: not a readable CSV: {exc}; nothing was written") from None
+    finally:
+        source.close()
+
+
+def ahead(items: Iterator, depth: int = 1) -> Iterator:
+    """`items`, produced by a thread `depth` items ahead: Arrow parses the next chunk while ONNX Runtime
+    scores this one (both release the GIL), so a core is not left idle while one of them runs alone.
+    An exception in the thread is raised here; closing this generator stops the thread."""
+    import queue
+    import threading
+
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
         try:
-            for chunk in reader:
-                yield chunk, handle.tell()
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-            raise PipelineError(f"{path}: not a readable CSV: {exc}; nothing was written") from None
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((end, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            handoff.put((end, exc))
+
+    thread = threading.Thread(target=produce, name="score-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                handoff.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        if hasattr(items, "close"):
+            items.close()
+
+
+def _block_bytes(path: Path) -> int:
+    """Arrow's CSV block size: BLOCK_BYTES, or LINES_PER_BLOCK of the file's longest first lines."""
+    with path.open("rb") as handle:
+        longest = max((len(line) for line in handle.read(1 << 20).split(b"\n")), default=0)
+    return max(BLOCK_BYTES, LINES_PER_BLOCK * longest)
 
 
 def ragged(path: Path) -> None:
-    """PipelineError naming the first line whose field count differs from the header's. pandas' chunked
-    reader drops the extra fields of a line that starts a chunk without a word, so the stdlib counts them."""
+    """PipelineError naming the first line whose field count differs from the header's (the slow path of
+    a file Arrow refused: the stdlib reader counts lines)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = csv.reader(handle)
@@ -170,58 +263,92 @@ def total(path: Path, kind: str) -> tuple[int, str]:
     return path.stat().st_size, "B"
 
 
-# --------------------------------------------------------------------------- the contract, row by row
+# --------------------------------------------------------------------------- the contract, column by column
 
 
-def validate(frame: pd.DataFrame, known: contract.Contract, names: list[str],
-             declared: dict[str, list]) -> tuple[pd.DataFrame, pd.Series]:
-    """(the model's input columns typed as the contract says, one reason per bad row: the rules it broke).
+def validate(table: Any, known: contract.Contract, names: list[str],
+             declared: dict[str, list]) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+    """(the model's input columns typed as the contract says, {row in the chunk: the rules it broke}).
 
     The rules are check's: the dtype (text in a number column, a fraction in an int64 one), finite
     numbers, no missing value where the column is not nullable, and the rules declared in schema.yaml.
+    Each rule is one vectorized pass over a column; only the rows that broke one are visited in Python.
     A reason reads "column: rule (value)"; reasons of one row are joined with "; ".
     """
-    typed = {}
-    problems: list[tuple[pd.Series, str, str, pd.Series | None]] = []  # (mask, column, rule, values)
+    typed: dict[str, np.ndarray] = {}
+    problems: list[tuple[np.ndarray, str, str, Any]] = []  # (mask, column, rule, values shown)
     for name in names:
-        raw = frame[name]
-        missing = raw.isna()
+        raw = table.column(name).combine_chunks()
         dtype = known.dtype(name)
         if dtype in contract.NUMERIC:
-            numbers = (pd.to_numeric(raw, errors="coerce") if raw.dtype == object else raw).astype("float64")
-            text = ~missing & numbers.isna()
-            infinite = pd.Series(np.isinf(numbers.to_numpy()), index=raw.index)
-            fraction = (~infinite & numbers.notna() & numbers.mod(1).ne(0)) if dtype == "int64" else None
+            numbers, missing, text = _numbers(raw)
+            infinite = np.isinf(numbers)
+            fraction = None
+            if dtype == "int64":
+                with np.errstate(invalid="ignore"):  # inf % 1 is NaN: infinite cells are their own rule
+                    fraction = ~infinite & ~np.isnan(numbers) & (np.mod(numbers, 1) != 0)
             for mask, rule in ((text, f"coerce_dtype('{dtype}')"), (fraction, f"coerce_dtype('{dtype}')"),
                                (infinite, "finite")):
                 if mask is not None and mask.any():
                     problems.append((mask, name, rule, raw))
-            typed[name] = numbers.mask(text | infinite)
+            numbers[text | infinite] = np.nan
+            typed[name] = numbers
         else:
-            # Parquet may hold numbers in a text column: their text, as a CSV read would give it.
-            typed[name] = raw if raw.dtype == object else raw.astype(str).where(~missing, np.nan).astype(object)
-        if missing.any() and not known.nullable(name):
+            typed[name], missing = _texts(raw)
+        if not known.nullable(name) and missing.any():
             problems.append((missing, name, "not_nullable", None))
         for check in declared.get(name, ()):
-            values = typed[name]
-            present = values.notna()
+            values = pd.Series(typed[name])
+            present = values.notna().to_numpy()
             if not present.any():
                 continue
             result = check(values[present]).check_output
-            passed = pd.Series(True, index=values.index)
-            if isinstance(result, pd.Series):
-                passed.loc[present] = result.reindex(values[present].index).fillna(False).astype(bool)
-            else:
-                passed.loc[present] = bool(result)
-            if (~passed).any():
-                problems.append((~passed, name, check.error or check.name, values))
-    typed_frame = pd.DataFrame(typed, index=frame.index)
-    reasons: dict[Any, list[str]] = {}
+            passed = np.ones(len(values), dtype=bool)
+            passed[present] = (result.fillna(False).to_numpy(dtype=bool) if isinstance(result, pd.Series)
+                               else bool(result))
+            if not passed.all():
+                problems.append((~passed, name, check.error or check.name, typed[name]))
+    reasons: dict[int, list[str]] = {}
     for mask, name, rule, values in problems:
-        for index in mask.index[mask.to_numpy()]:
-            shown = "" if values is None else f" ({_plain(values.at[index])!r})"
-            reasons.setdefault(index, []).append(f"{name}: {rule}{shown}")
-    return typed_frame, pd.Series({index: "; ".join(found) for index, found in reasons.items()}, dtype=object)
+        for row in np.flatnonzero(mask).tolist():
+            shown = "" if values is None else f" ({_shown(values, row)!r})"
+            reasons.setdefault(row, []).append(f"{name}: {rule}{shown}")
+    return typed, {row: "; ".join(found) for row, found in sorted(reasons.items())}
+
+
+def _numbers(raw: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float64 values, NaN where missing or not a number; missing mask; not-a-number mask) of one column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type) or pa.types.is_boolean(raw.type):
+        numbers = raw.cast(pa.float64()).to_numpy(zero_copy_only=False).copy()  # Parquet: typed already
+        missing = np.isnan(numbers)
+        return numbers, missing, np.zeros(len(numbers), dtype=bool)
+    if not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
+        raw = raw.cast(pa.string())
+    missing = raw.is_null().to_numpy(zero_copy_only=False)
+    try:
+        numbers = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False).copy()
+    except pa.ArrowInvalid:  # a cell is not a number: pandas' lenient parser finds which (and takes ' 1.5')
+        numbers = pd.to_numeric(raw.to_pandas(), errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    return numbers, missing, ~missing & np.isnan(numbers)
+
+
+def _texts(raw: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(object array of str, None where missing; missing mask) of a text column."""
+    import pyarrow as pa
+
+    missing = raw.is_null().to_numpy(zero_copy_only=False)
+    if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
+        return raw.to_numpy(zero_copy_only=False), missing
+    # Parquet may hold numbers in a text column: their text, as a CSV read would give it.
+    values = np.array([None if v is None else str(v) for v in raw.to_pylist()], dtype=object)
+    return values, missing
+
+
+def _shown(values: Any, row: int) -> Any:
+    return values[row].as_py() if hasattr(values, "type") else _plain(values[row])
 
 
 def declared_checks(schema_path: str, names: list[str]) -> dict[str, list]:
@@ -248,8 +375,11 @@ class CaptureFiles:
     done, so a failed batch leaves no capture records behind, like its other outputs.
     """
 
-    def __init__(self, folder: Path, rotate_bytes: int) -> None:
+    def __init__(self, folder: Path, rotate_bytes: int, stage: Path | None = None, prefix: str = "") -> None:
         self.folder, self.rotate_bytes = folder, rotate_bytes
+        # A resumable run stages each chunk's files in a hidden folder of the capture folder, named by chunk,
+        # so a rerun finds those of finished chunks (same file system as their final place: renames work).
+        self.stage, self.prefix = stage, prefix
         self.host, self.pid = capture.host_name(), os.getpid()
         self.files: list[Path] = []  # temporary files, in order
         self._fd: int | None = None
@@ -257,9 +387,11 @@ class CaptureFiles:
         self.records = 0
 
     def _open(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.folder / f".batch-{uuid.uuid4().hex}.jsonl.tmp"
-        self._fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        folder = self.stage or self.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = (folder / f"{self.prefix}{len(self.files):04d}.jsonl" if self.stage
+                     else folder / f".batch-{uuid.uuid4().hex}.jsonl.tmp")
+        self._fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         self.files.append(temporary)
         self._size = 0
 
@@ -364,10 +496,12 @@ def load_model(params: dict, source: str) -> tuple[Any, dict, list[dict]]:
     candidate), loaded by runtimes.py. A directory already exported from the same bytes (build/model, or
     build/score-model from an earlier run) is reused; otherwise the model is exported to build/score-model."""
     from .. import champion
-    from . import serve
+    from . import runtimes  # not serve: FastAPI is not needed to score a file
 
     if source == "champion":
-        sha = champion.sha256_file(champion.fetch(champion.read()))  # refuses bytes champion.json does not name
+        record = champion.read()
+        champion.fetch(record)  # hashes the bytes once and refuses any that champion.json does not name
+        sha = record["model_sha256"]
     elif source == "candidate" and CANDIDATE.is_file():
         sha = champion.sha256_file(CANDIDATE)
     else:
@@ -388,7 +522,7 @@ def load_model(params: dict, source: str) -> tuple[Any, dict, list[dict]]:
             os.replace(fresh, found)  # a directory appears whole: an interrupted export is never reused
         finally:
             shutil.rmtree(fresh, ignore_errors=True)
-    return serve.load_model_dir(found, threads=0)  # every core: one process scores the whole file
+    return runtimes.load_model_dir(found, threads=0)  # every core: one process scores the whole file
 
 
 # --------------------------------------------------------------------------- scoring
@@ -454,10 +588,108 @@ def training_mix(params: dict) -> dict | None:
     return mix.result()
 
 
+class Sink:
+    """Where scored chunks end up: the output's writer (Parquet, a row group per chunk, or CSV), the rejects
+    file, and the summary's tallies (rows scored and rejected, the rules broken, the prediction mix)."""
+
+    def __init__(self, out: Path, kind: str, rejects: Path, header_row: list[str], classify: bool) -> None:
+        self.out, self.kind, self.classify = out, kind, classify
+        self.writer = None
+        self._rejects_file = open(rejects, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed by close)
+        self._rejects = csv.writer(self._rejects_file)
+        self._rejects.writerow(header_row)
+        self.mix, self.reject_rules = Mix(classify), Counter()
+        self.scored = self.rejected = 0
+
+    def add(self, table: Any, rejected: list[list]) -> None:
+        import pyarrow.compute as pc
+
+        if self.writer is None:
+            self.writer = _writer(self.out, table.schema, self.kind)
+        self.writer.write_table(table)
+        self.scored += table.num_rows
+        if self.classify:
+            counts = pc.value_counts(table.column("prediction")).to_pylist() if table.num_rows else []
+            self.mix.counts.update({item["values"]: item["counts"] for item in counts})
+        else:
+            self.mix.add(table.column("prediction").to_numpy())
+        for row in rejected:
+            self._rejects.writerow(row)
+            self.reject_rules.update(part.split(" (")[0] for part in row[2].split("; "))
+        self.rejected += len(rejected)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self._rejects_file.close()
+
+
+class Work:
+    """A resumable run's finished chunks, in a hidden folder beside the output: each chunk's scored table
+    (Parquet), its rejects (JSON lines) and, written last, a marker with its counts. A rerun with the same
+    input file (path, size, modification time), model, chunk size and settings skips the chunks that have
+    a marker; anything else starts the folder afresh. The output is assembled from it at the end."""
+
+    def __init__(self, out: Path, key: dict) -> None:
+        self.folder = out.with_name(f".{out.name}.work")
+        state = self.folder / "state.json"
+        try:
+            found = json.loads(state.read_text())
+        except (OSError, ValueError):
+            found = {}
+        if found.get("key") != key:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder.mkdir(parents=True)
+            found = {"key": key, "request_id": uuid.uuid4().hex}
+            _write_atomic(state, json.dumps(found) + "\n")
+        self.request_id: str = found["request_id"]
+
+    def marker(self, index: int) -> Path:
+        return self.folder / f"{index:06d}.done.json"
+
+    def done(self, index: int) -> dict | None:
+        try:
+            return json.loads(self.marker(index).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def save(self, index: int, table: Any, rejected: list[list], counts: dict) -> None:
+        import pyarrow.parquet as pq
+
+        part = self.folder / f"{index:06d}.parquet"
+        temporary = _temporary(part)
+        pq.write_table(table, temporary)
+        os.replace(temporary, part)
+        _write_atomic(self.folder / f"{index:06d}.rejects.jsonl",
+                      "".join(json.dumps(row, default=str) + "\n" for row in rejected))
+        _write_atomic(self.marker(index), json.dumps(counts) + "\n")
+
+    def load(self, index: int) -> tuple[Any, list[list]]:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(self.folder / f"{index:06d}.parquet")
+        lines = (self.folder / f"{index:06d}.rejects.jsonl").read_text().splitlines()
+        return table, [json.loads(line) for line in lines]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = _temporary(path)
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def run(params: dict, source: str | Path | None = None, out: str | Path | None = None, *, model: str = "champion",
         output_format: str | None = None, chunk_rows: int | None = None, record: bool = True,
-        progress: bool | None = None) -> dict:
-    """Score `source` (default: batch.input) into `out` (default: batch.output); return the summary."""
+        progress: bool | None = None, resume: bool = False) -> dict:
+    """Score `source` (default: batch.input) into `out` (default: batch.output); return the summary.
+
+    `resume`: keep each finished chunk in a work folder beside the output, and skip the chunks an
+    interrupted run with the same input, model and settings finished; the outputs still appear whole
+    at the end, and the work folder goes."""
     options = settings(params)
     source = source or options["input"]
     if not source:
@@ -484,121 +716,97 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
     model_info = {"name": metadata.get("model_name"), "version": metadata.get("version"),
                   "sha256": metadata.get("model_sha256"), "runtime": scorer.runtime,
                   "alias": metadata.get("alias")}
-    text_columns = [n for n in names if n in known.columns and known.dtype(n) == "str"]
-    if id_column:
-        text_columns.append(id_column)
 
     rejects_path = out.with_name(out.stem + paths.REJECTS_SUFFIX)
     summary_path = out.with_name(out.stem + paths.BATCH_SUMMARY_SUFFIX)
-    request_id = uuid.uuid4().hex
     capture_options = capture_settings(params, record, features)
-    captured = CaptureFiles(capture_options.dir, capture_options.rotate_bytes) if capture_options else None
-    rng = np.random.default_rng(int(request_id[:8], 16))
+    work = None
+    if resume:
+        stat = path.stat()
+        work = Work(out, {"input": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                          "model_sha256": model_info["sha256"], "chunk_rows": chunk_rows, "id_column": id_column,
+                          "schema": Path(params["data"]["schema"]).read_text(),
+                          "capture": None if capture_options is None else [str(capture_options.dir),
+                                                                           capture_options.sample_rate]})
+    request_id = work.request_id if work else uuid.uuid4().hex
+    stage = capture_options.dir / f".batch-{request_id}" if capture_options and work else None
+    captured = (CaptureFiles(capture_options.dir, capture_options.rotate_bytes)
+                if capture_options and not work else None)
     temporaries = {out: _temporary(out), rejects_path: _temporary(rejects_path)}
-    mix, reject_rules = Mix(bool(classes)), Counter()
-    rows = scored = rejected = 0
     id_name = id_column or ROW_COLUMN
-    writer = None
+    sink = Sink(temporaries[out], kind, temporaries[rejects_path], [id_name, "line", "reasons", *names], bool(classes))
+    rows = records = resumed = 0
+    finished: list[int] = []
     count_to, unit = total(path, in_kind)
     show = sys.stderr.isatty() if progress is None else progress
-    from tqdm import tqdm
+    bar = None
+    if show:
+        from tqdm import tqdm
 
-    bar = tqdm(total=count_to, unit=unit, unit_scale=True, disable=not show, desc=f"scoring {path.name}",
-               file=sys.stderr)
+        bar = tqdm(total=count_to, unit=unit, unit_scale=True, desc=f"scoring {path.name}", file=sys.stderr)
+    import pyarrow as pa
+
+    labels = pa.array(classes, pa.string())
+    version = (pa.scalar(int(model_info["version"]), pa.int64()) if model_info["version"] is not None
+               else pa.scalar(None, pa.int64()))  # a candidate has no version yet: null, not 0
+    sha = pa.scalar(model_info["sha256"], pa.string())
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        with open(temporaries[rejects_path], "w", newline="", encoding="utf-8") as rejects_file:
-            rejects = csv.writer(rejects_file)
-            rejects.writerow([id_name, "line", "reasons", *names])
-            seen = 0
-            for chunk, done in chunks(path, in_kind, chunk_rows, text_columns):
-                positions = np.arange(rows, rows + len(chunk))
-                chunk.index = positions
-                rows += len(chunk)
-                typed, reasons = validate(chunk, known, features, declared)
-                good = ~typed.index.isin(reasons.index)
-                if good.any():
-                    predictions, probabilities = scorer.score_frame(typed[good])
-                    output = predictions if not classes else None
-                    finite = np.isfinite(probabilities if classes else output.reshape(-1, 1)).all(axis=1)
-                    if not finite.all():  # e.g. an overflow: not a prediction anyone should act on
-                        bad = positions[good][~finite]
-                        reasons = pd.concat([reasons, pd.Series("model: output_finite (the model's output is "
-                                                                "not a finite number)", index=bad, dtype=object)])
-                        keep = np.flatnonzero(good)[finite]
-                        good = np.zeros(len(chunk), dtype=bool)
-                        good[keep] = True
-                        predictions = predictions[finite]
-                        probabilities = probabilities[finite] if probabilities is not None else None
+        seen = 0
+        for index, (table, done) in enumerate(ahead(chunks(path, in_kind, chunk_rows))):
+            size = table.num_rows
+            positions = np.arange(rows, rows + size)
+            rows += size
+            finished.append(index)
+            counts = work.done(index) if work else None
+            if counts is not None and counts.get("rows") == size:
+                resumed += 1
+                records += counts.get("records", 0)
+            else:
+                table_out, rejected, lines = _score_chunk(
+                    table, positions, known, features, declared, scorer, classes, labels, version, sha, id_column,
+                    id_name, names, in_kind)
+                chunk_capture = captured
+                if stage is not None:
+                    for partial in stage.glob(f"{index:06d}-*.jsonl"):  # an interrupted try at this chunk
+                        partial.unlink()
+                    chunk_capture = CaptureFiles(capture_options.dir, capture_options.rotate_bytes, stage,
+                                                 f"{index:06d}-")
+                written = 0
+                if chunk_capture is not None and lines is not None:
+                    rng = np.random.default_rng([int(request_id[:8], 16), index])
+                    for part in lines(capture_options, request_id, model_info, rng):
+                        chunk_capture.write(part)
+                        written += len(part)
+                if stage is not None:
+                    chunk_capture.close()
+                records += written
+                if work:
+                    work.save(index, table_out, rejected, {"rows": size, "records": written})
                 else:
-                    predictions, probabilities = np.array([], dtype=object if classes else np.float64), None
-                ids = chunk[id_column][good] if id_column else pd.Series(positions[good])
-                table = {id_name: ids.to_numpy(), "prediction": predictions}
-                for i, label in enumerate(classes):
-                    table[f"probability_{label}"] = (probabilities[:, i] if probabilities is not None
-                                                     else np.array([], dtype=np.float64))
-                table["model_version"] = np.full(int(good.sum()), model_info["version"] or 0, dtype=np.int64)
-                table["model_sha256"] = np.full(int(good.sum()), model_info["sha256"], dtype=object)
-                if writer is None:
-                    id_type = (pa.int64() if not id_column else pa.string() if in_kind == "csv"
-                               else pa.Schema.from_pandas(chunk[[id_column]], preserve_index=False).field(0).type)
-                    schema = _output_schema(id_name, id_type, classes)
-                    if kind == "parquet":
-                        writer = pq.ParquetWriter(temporaries[out], schema)
-                    else:
-                        writer = open(temporaries[out], "w", newline="", encoding="utf-8")  # noqa: SIM115
-                        writer.write(",".join(schema.names) + "\n")
-                arrays = pa.table(table, schema=schema)
-                if model_info["version"] is None:  # a candidate has no version yet: null, not 0
-                    arrays = arrays.set_column(arrays.schema.get_field_index("model_version"), "model_version",
-                                               pa.nulls(len(arrays), pa.int64()))
-                if kind == "parquet":
-                    writer.write_table(arrays)
-                else:
-                    arrays.to_pandas().to_csv(writer, header=False, index=False, lineterminator="\n")
-                mix.add(predictions)
-                scored += len(arrays)
-                if len(reasons):
-                    reasons = reasons.sort_index()
-                    rejected += len(reasons)
-                    raw = chunk.loc[reasons.index]
-                    for index, reason in reasons.items():
-                        reject_rules.update(part.split(" (")[0] for part in reason.split("; "))
-                        row_id = raw.at[index, id_column] if id_column else index
-                        line = index + 2 if in_kind == "csv" else ""
-                        rejects.writerow([_cell(row_id), line, reason,
-                                          *(_cell(v) for v in raw.loc[index, names].tolist())])
-                if captured is not None and len(arrays):
-                    kept = np.flatnonzero(good)
-                    picked = (np.ones(len(kept), dtype=bool) if capture_options.sample_rate >= 1
-                              else rng.random(len(kept)) < capture_options.sample_rate)
-                    if picked.any():
-                        for lines in capture_lines(
-                                typed.iloc[kept[picked]],  # the values scored: numbers as numbers
-                                positions[kept[picked]], request_id, model_info, predictions[picked],
-                                None if probabilities is None else probabilities[picked], classes, capture_options):
-                            captured.write(lines)
+                    sink.add(table_out, rejected)
+            if bar is not None:
                 bar.update(done - seen)
-                bar.set_postfix(rows=rows, rejected=rejected, refresh=False)
-                seen = done
+                bar.set_postfix(rows=rows, rejected=sink.rejected, refresh=False)
+            seen = done
         if rows == 0:
             raise PipelineError(f"{path}: the file has a header but no rows; nothing was written")
-        if writer is not None:
-            writer.close()
-            writer = None
+        if work:
+            for index in finished:  # the output, whole, from the chunks kept
+                sink.add(*work.load(index))
+        sink.close()
         summary = {
             "input": str(path), "output": str(out), "format": kind, "rejects": str(rejects_path),
-            "summary": str(summary_path), "rows": rows, "scored": scored, "rejected": rejected,
-            "reject_rules": dict(reject_rules.most_common()), "model": model_info, "task": params["task"],
+            "summary": str(summary_path), "rows": rows, "scored": sink.scored, "rejected": sink.rejected,
+            "reject_rules": dict(sink.reject_rules.most_common()), "model": model_info, "task": params["task"],
             "id_column": id_name, "chunk_rows": chunk_rows, "request_id": request_id,
-            "prediction_mix": mix.result(), "training_mix": training_mix(params),
-            "capture": None, "seconds": round(time.perf_counter() - started, 3),
+            "prediction_mix": sink.mix.result(), "training_mix": training_mix(params),
+            "capture": None, "resumed_chunks": resumed, "seconds": round(time.perf_counter() - started, 3),
         }
-        if captured is not None:
-            summary["capture"] = {"dir": str(capture_options.dir), "records": captured.records,
-                                  "sample_rate": capture_options.sample_rate, "files": len(captured.files)}
+        staged = sorted(stage.glob("*.jsonl")) if stage is not None and stage.is_dir() else []
+        if capture_options is not None:
+            summary["capture"] = {"dir": str(capture_options.dir), "records": records,
+                                  "sample_rate": capture_options.sample_rate,
+                                  "files": len(captured.files) if captured is not None else len(staged)}
         temporaries[summary_path] = _temporary(summary_path)
         temporaries[summary_path].write_text(json.dumps(summary, indent=2, default=str) + "\n")
         # Every output is complete: the renames are what make them appear.
@@ -606,17 +814,95 @@ def run(params: dict, source: str | Path | None = None, out: str | Path | None =
             os.replace(temporaries[final], final)
         if captured is not None:
             captured.commit()
+        if stage is not None:
+            committer = CaptureFiles(capture_options.dir, capture_options.rotate_bytes)
+            committer.files = staged
+            committer.commit()
+            shutil.rmtree(stage, ignore_errors=True)
+        if work:
+            work.remove()
         return summary
     except BaseException:
-        if writer is not None:
-            writer.close()
+        sink.close()
         if captured is not None:
             captured.discard()
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
+
+
+def _score_chunk(table: Any, positions: np.ndarray, known: contract.Contract, features: list[str],
+                 declared: dict[str, list], scorer: Any, classes: list[str], labels: Any, version: Any, sha: Any,
+                 id_column: str | None, id_name: str, names: list[str], in_kind: str) -> tuple[Any, list[list], Any]:
+    """(the output table of one chunk's scored rows, its rejects file rows, a function giving its capture
+    records' lines or None when no row was scored)."""
+    import pyarrow as pa
+
+    typed, reasons = validate(table, known, features, declared)
+    good = np.ones(table.num_rows, dtype=bool)
+    if reasons:
+        good[list(reasons)] = False
+    kept = np.flatnonzero(good)
+    if len(kept):
+        output = scorer.score_frame({name: typed[name][kept] for name in features})[1 if classes else 0]
+    else:
+        output = np.empty((0, len(classes))) if classes else np.empty(0)
+    finite = np.isfinite(output if classes else output.reshape(-1, 1)).all(axis=1)
+    if not finite.all():  # e.g. an overflow: not a prediction anyone should act on
+        for row in kept[~finite].tolist():
+            reasons[row] = "model: output_finite (the model's output is not a finite number)"
+        reasons = dict(sorted(reasons.items()))
+        kept, output = kept[finite], output[finite]
+    columns_out = {id_name: (table.column(id_column).take(pa.array(kept)) if id_column
+                             else pa.array(positions[kept]))}
+    if classes:
+        chosen = output.argmax(axis=1)
+        columns_out["prediction"] = labels.take(pa.array(chosen))
+        for i, label in enumerate(classes):
+            columns_out[f"probability_{label}"] = pa.array(np.ascontiguousarray(output[:, i]))
+    else:
+        columns_out["prediction"] = pa.array(output.astype(np.float64, copy=False))
+    columns_out["model_version"] = pa.repeat(version, len(kept))
+    columns_out["model_sha256"] = pa.repeat(sha, len(kept))
+    schema = _output_schema(id_name, columns_out[id_name].type, classes)
+    table_out = pa.table(columns_out, schema=schema)
+    rejected = []
+    if reasons:
+        bad = list(reasons)
+        for row, values in zip(bad, table.select(names).take(pa.array(bad)).to_pylist(), strict=True):
+            position = int(positions[row])
+            row_id = values[id_column] if id_column else position
+            line = position + 2 if in_kind == "csv" else ""
+            rejected.append([_cell(row_id), line, reasons[row], *(_cell(values[n]) for n in names)])
+    if not len(kept):
+        return table_out, rejected, None
+
+    def lines(options: capture.Settings, request_id: str, model_info: dict, rng: np.random.Generator) -> Iterator:
+        picked = (np.ones(len(kept), dtype=bool) if options.sample_rate >= 1
+                  else rng.random(len(kept)) < options.sample_rate)
+        if not picked.any():
+            return
+        rows = kept[picked]
+        frame = pd.DataFrame({name: typed[name][rows] for name in features})  # the values scored
+        predictions = np.asarray(classes, dtype=object)[output[picked].argmax(axis=1)] if classes else output[picked]
+        yield from capture_lines(frame, positions[rows], request_id, model_info, predictions,
+                                 output[picked] if classes else None, classes, options)
+
+    return table_out, rejected, lines
+
+
+def _writer(path: Path, schema: Any, kind: str) -> Any:
+    """Arrow's Parquet writer (a row group per chunk), or its CSV writer: both take a table and close."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetWriter(path, schema)
+    import pyarrow.csv as pacsv
+
+    return pacsv.CSVWriter(path, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
 
 
 def _cell(value: Any) -> Any:

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..paths import MODEL_FILE, ONNX_FILE
+from ..errors import PipelineError
+from ..paths import METADATA_FILE, MODEL_FILE, ONNX_FILE, SCHEMA_FILE
 
 FILES = {"onnx": ONNX_FILE, "sklearn": MODEL_FILE}
 # A string tensor cannot hold NaN, so a missing string goes in as "" and the graph imputes it (onnx_export.py).
@@ -71,18 +72,20 @@ class OnnxModel:
         return out.ravel().tolist(), None
 
     def score_frame(self, frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        """Columnar scoring for batches: a DataFrame typed by the contract (NaN for a missing value) in,
-        (labels or values, probabilities or None) as arrays out. Non-finite outputs are left to the caller."""
+        """Columnar scoring for batches: columns typed by the contract (a DataFrame or a mapping of arrays;
+        NaN or None for a missing value) in, (labels or values, probabilities or None) as arrays out, in one
+        run of the graph. Non-finite outputs are left to the caller."""
         feed = {}
         for name, graph_name, string in self._inputs:
-            values = frame[name]
+            values = np.asarray(frame[name])
             if string:
                 # the same encoding as _feed: missing -> MISSING, a real "" -> UNKNOWN
                 text = values.astype(object)
-                text = text.where(text != MISSING, UNKNOWN).where(values.notna(), MISSING)
-                feed[graph_name] = text.to_numpy(dtype=object).reshape(-1, 1)
+                text = np.where(text == MISSING, UNKNOWN, text)
+                text[(values == None) | (values != values)] = MISSING  # noqa: E711 (elementwise None and NaN)
+                feed[graph_name] = text.reshape(-1, 1)
             else:
-                feed[graph_name] = values.to_numpy(dtype=np.float64).reshape(-1, 1)
+                feed[graph_name] = values.astype(np.float64, copy=False).reshape(-1, 1)
         out = self.session.run([self._output], feed)[0]
         if self.classes:
             return np.asarray(self.classes, dtype=object)[out.argmax(axis=1)], out
@@ -118,9 +121,11 @@ class SklearnModel:
 
     def score_frame(self, frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """Columnar scoring for batches: as score_frame of OnnxModel, on the pipeline itself."""
-        frame = frame[self._names]
+        frame = self._pd.DataFrame({name: frame[name] for name in self._names})
         cast = {name: dtype for name, dtype in self._dtypes.items() if frame[name].dtype != dtype}
         frame = frame.astype(cast) if cast else frame
+        if self._strings:  # a missing string is NaN for the pipeline, as read_csv gave it in training
+            frame[self._strings] = frame[self._strings].where(frame[self._strings].notna(), float("nan"))
         if self._classify:
             probabilities = self.model.predict_proba(frame)
             return np.asarray(self.model.classes_).astype(str).astype(object)[probabilities.argmax(axis=1)], \
@@ -141,3 +146,47 @@ def load(model_dir: Path, runtime: str, columns: list[dict], task: str, threads:
     if runtime == "onnx":
         return OnnxModel(path, threads)
     return SklearnModel(path, columns, classify=task == "classification")
+
+
+def _runtime(model_dir: Path, runtime: str | None) -> str:
+    """The runtime asked for, else the one metadata.json names (exports before ONNX: scikit-learn)."""
+    if runtime is None and (model_dir / METADATA_FILE).is_file():
+        try:
+            runtime = json.loads((model_dir / METADATA_FILE).read_text()).get("runtime")
+        except (ValueError, AttributeError):
+            runtime = None  # reported as unloadable below
+    runtime = runtime or "sklearn"
+    if runtime not in FILES:
+        raise PipelineError(f"{model_dir / METADATA_FILE}: runtime {runtime!r} is not one of {sorted(FILES)}")
+    return runtime
+
+
+def load_model_dir(model_dir: str | Path, runtime: str | None = None,
+                   threads: int = 1) -> tuple[Any, dict, list[dict]]:
+    """The model (runtimes.py), its metadata and its input columns; PipelineError naming what is missing or wrong.
+
+    `runtime` ("onnx" or "sklearn") overrides the one export chose, as recorded in metadata.json;
+    `threads` is ONNX Runtime's per call (batch scoring: 0, every core).
+    """
+    model_dir = Path(model_dir)
+    runtime = _runtime(model_dir, runtime)
+    needed = (FILES[runtime], METADATA_FILE, SCHEMA_FILE)
+    missing = [name for name in needed if not (model_dir / name).is_file()]
+    if missing:
+        raise PipelineError(
+            f"model directory {model_dir}: {', '.join(missing)} not found; promote a champion, then write "
+            f"the directory with `python -m {__name__.split('.')[0]} export` (see docs/serving.md)"
+        )
+    try:
+        metadata = json.loads((model_dir / METADATA_FILE).read_text())
+        columns = json.loads((model_dir / SCHEMA_FILE).read_text())["columns"]
+        model = load(model_dir, runtime, columns, metadata.get("task", ""), threads)
+    except ImportError as exc:  # e.g. an image built for ONNX Runtime asked to serve model.joblib
+        raise PipelineError(f"model directory {model_dir}: the {runtime} runtime is not installed ({exc})") from None
+    except Exception as exc:  # truncated or foreign files fail in many ways; all mean "re-export"
+        raise PipelineError(f"model directory {model_dir}: cannot load it ({type(exc).__name__}: {exc})") from None
+    expected = model.features
+    names = [column["name"] for column in columns]
+    if expected and sorted(expected) != sorted(names):
+        raise PipelineError(f"{model_dir / SCHEMA_FILE}: columns {names} are not the model's inputs {expected}")
+    return model, metadata, columns

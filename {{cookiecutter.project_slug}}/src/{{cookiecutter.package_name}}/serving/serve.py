@@ -33,60 +33,18 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import capture
 from ..errors import PipelineError
-from ..paths import METADATA_FILE, MODEL_DIR, SCHEMA_FILE
+from ..paths import METADATA_FILE, MODEL_DIR
 from . import runtimes
 from .metrics import Deferred, Metrics
 from .recorder import Recorder
 
+# Loading the model directory lives in runtimes.py (batch scoring loads a model without FastAPI).
+load_model_dir = runtimes.load_model_dir
 DEFAULT_MAX_ROWS = 1000
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 LISTED_ERRORS = 20  # validation errors listed in one response; `error_count` counts them all
 # input_schema.json bound -> pydantic constraint
 BOUNDS = {"minimum": "ge", "exclusive_minimum": "gt", "maximum": "le", "exclusive_maximum": "lt"}
-
-
-def _runtime(model_dir: Path, runtime: str | None) -> str:
-    """The runtime asked for, else the one metadata.json names (exports before ONNX: scikit-learn)."""
-    if runtime is None and (model_dir / METADATA_FILE).is_file():
-        try:
-            runtime = json.loads((model_dir / METADATA_FILE).read_text()).get("runtime")
-        except (ValueError, AttributeError):
-            runtime = None  # reported as unloadable below
-    runtime = runtime or "sklearn"
-    if runtime not in runtimes.FILES:
-        raise PipelineError(f"{model_dir / METADATA_FILE}: runtime {runtime!r} is not one of {sorted(runtimes.FILES)}")
-    return runtime
-
-
-def load_model_dir(model_dir: str | Path, runtime: str | None = None,
-                   threads: int = 1) -> tuple[Any, dict, list[dict]]:
-    """The model (runtimes.py), its metadata and its input columns; PipelineError naming what is missing or wrong.
-
-    `runtime` ("onnx" or "sklearn") overrides the one export chose, as recorded in metadata.json;
-    `threads` is ONNX Runtime's per call (batch scoring: 0, every core).
-    """
-    model_dir = Path(model_dir)
-    runtime = _runtime(model_dir, runtime)
-    needed = (runtimes.FILES[runtime], METADATA_FILE, SCHEMA_FILE)
-    missing = [name for name in needed if not (model_dir / name).is_file()]
-    if missing:
-        raise PipelineError(
-            f"model directory {model_dir}: {', '.join(missing)} not found; promote a champion, then write "
-            f"the directory with `python -m {__name__.split('.')[0]} export` (see docs/serving.md)"
-        )
-    try:
-        metadata = json.loads((model_dir / METADATA_FILE).read_text())
-        columns = json.loads((model_dir / SCHEMA_FILE).read_text())["columns"]
-        model = runtimes.load(model_dir, runtime, columns, metadata.get("task", ""), threads)
-    except ImportError as exc:  # e.g. an image built for ONNX Runtime asked to serve model.joblib
-        raise PipelineError(f"model directory {model_dir}: the {runtime} runtime is not installed ({exc})") from None
-    except Exception as exc:  # truncated or foreign files fail in many ways; all mean "re-export"
-        raise PipelineError(f"model directory {model_dir}: cannot load it ({type(exc).__name__}: {exc})") from None
-    expected = model.features
-    names = [column["name"] for column in columns]
-    if expected and sorted(expected) != sorted(names):
-        raise PipelineError(f"{model_dir / SCHEMA_FILE}: columns {names} are not the model's inputs {expected}")
-    return model, metadata, columns
 
 
 def _nan_to_none(value: Any) -> Any:

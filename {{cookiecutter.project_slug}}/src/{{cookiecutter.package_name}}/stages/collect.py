@@ -80,33 +80,54 @@ def capture_files(source: str, since: dt.datetime | None) -> tuple[object, list[
 
 META_IN = META  # fields of a record the batch keeps, in its column order
 INPUT = "inputs."  # prefix of the flattened input columns while reading
+FILE = "_file"  # while reading: the index of the record's file in the list read (examples name the file)
+BLOCK = 1 << 22  # Arrow parses a file in blocks of this size, one per thread
 
 
-def _fast(data: bytes) -> pd.DataFrame | None:
-    """A file's whole lines parsed by Arrow's JSON reader (C++, column by column): the 1,000,000-record
-    window in seconds. None when Arrow cannot (a bad line, a type that changes between records, a
-    missing field): the caller reads that file line by line instead, with the same rules."""
+def _arrow_schema(data_contract: contract.Contract, features: list[str], target: str):
+    """The fields collect keeps, typed by the contract: Arrow parses only those and skips the rest unparsed
+    (request_id, probabilities...). A value of another type (text in a numeric column) fails the parse,
+    and that file is read by the next reader, which reports the record."""
     import pyarrow as pa
+
+    kinds = {"int64": pa.int64(), "float64": pa.float64()}
+    inputs = pa.struct([(c, kinds.get(data_contract.dtype(c), pa.string())) for c in features])
+    prediction = kinds.get(data_contract.dtype(target), pa.string()) if target in data_contract.columns \
+        else pa.string()
+    return pa.schema([("record_id", pa.string()), ("time", pa.string()), ("source", pa.string()),
+                      ("model_version", pa.string()), ("prediction", prediction), ("inputs", inputs)])
+
+
+def _arrow(data: bytes, schema, since: str, until: str):
+    """A file's whole lines parsed by Arrow's JSON reader (C++, in blocks on every core), the window's
+    records only, inputs flattened to `inputs.<column>`; None when Arrow cannot (a bad line, a value of
+    another type, a record without id, time or inputs, an unknown source): the caller falls back."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     from pyarrow import json as arrow_json
 
+    options = arrow_json.ReadOptions(block_size=BLOCK)
+    parse = arrow_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore") if schema \
+        else arrow_json.ParseOptions()
     try:
-        table = arrow_json.read_json(pa.py_buffer(data), read_options=arrow_json.ReadOptions(block_size=1 << 26))
+        table = arrow_json.read_json(pa.py_buffer(data), read_options=options, parse_options=parse)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     names = table.column_names
-    if any(f not in names for f in capture_format.FIELDS) or not pa.types.is_struct(table.schema.field("inputs").type) \
+    if schema is None and any(f not in names for f in capture_format.FIELDS):
+        return None
+    if not pa.types.is_struct(table.schema.field("inputs").type) \
             or not pa.types.is_string(table.schema.field("record_id").type) \
             or not pa.types.is_string(table.schema.field("time").type) or table["inputs"].null_count \
-            or table["record_id"].null_count or table["time"].null_count:
+            or table["record_id"].null_count or table["time"].null_count \
+            or not pc.all(pc.is_in(table["source"], value_set=pa.array(capture_format.SOURCES))).as_py():
         return None
-    sources = table["source"].to_pandas()
-    if not sources.isin(capture_format.SOURCES).all():
-        return None
-    inputs = table["inputs"].combine_chunks().flatten()
-    columns = {INPUT + field.name: array for field, array in zip(table.schema.field("inputs").type, inputs,
-                                                                  strict=True)}
-    keep = {name: table[name] for name in META_IN}
-    return pa.table({**keep, **columns}).to_pandas()
+    times = table["time"]
+    keep = pc.and_(pc.greater_equal(times, since), pc.less(times, until))  # the window, before any copy
+    table = table.filter(keep)
+    inputs = table["inputs"].combine_chunks() if table.num_rows else pa.array([], table.schema.field("inputs").type)
+    columns = {INPUT + field.name: array for field, array in zip(inputs.type, inputs.flatten(), strict=True)}
+    return pa.table({**{name: table[name] for name in META_IN}, **columns})
 
 
 def _slow(lines: list[bytes], counts: dict) -> pd.DataFrame:
@@ -128,65 +149,88 @@ def _slow(lines: list[bytes], counts: dict) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=list(META_IN) if not rows else None)
 
 
-def read_records(fs, files: list[str], since: str, until: str, counts: dict) -> pd.DataFrame:
-    """The whole, valid records with since <= time < until, one row each (inputs as `inputs.<column>`).
+def read_records(fs, files: list[str], since: str, until: str, counts: dict, schema=None) -> pd.DataFrame:
+    """The whole, valid records with since <= time < until, one row each (inputs as `inputs.<column>`,
+    `_file` the index of the file in `files`).
 
-    Times compare as text: the capture writes one fixed-width UTC format, so that is time order."""
-    frames = []
-    for path in files:
+    Times compare as text: the capture writes one fixed-width UTC format, so that is time order. Each file
+    is read by the fastest reader that can: Arrow with the contract's types, Arrow inferring the types
+    (a value of another type than the contract's, which to_frame reports), then line by line."""
+    import pyarrow as pa
+
+    tables, frames = [], []
+    for index, path in enumerate(files):
         with fs.open(path, "rb") as handle:
             data = handle.read()
         end = data.rfind(b"\n") + 1
         if end < len(data):  # no final newline: a write cut short
             counts["unparsable_lines"] += 1
         data = data[:end]
-        if not data.strip():
+        if not data or (len(data) < 4096 and not data.strip()):
             continue
-        frame = _fast(data)
-        if frame is None:
-            frame = _slow([line for line in data.split(b"\n")[:-1]], counts)
-        frame = frame[(frame["time"] >= since) & (frame["time"] < until)] if len(frame) else frame
-        frames.append(frame.assign(_file=path))
+        typed = _arrow(data, schema, since, until) if schema is not None else None
+        if typed is not None:
+            tables.append(typed.append_column(FILE, pa.array(np.full(typed.num_rows, index, dtype=np.int32))))
+            continue
+        table = _arrow(data, None, since, until)
+        if table is not None:
+            frame = table.to_pandas()
+        else:
+            frame = _slow(data.split(b"\n")[:-1], counts)
+            frame = frame[(frame["time"] >= since) & (frame["time"] < until)] if len(frame) else frame
+        frames.append(frame.assign(**{FILE: index}))
+    if tables:
+        # One conversion for every file Arrow read with the contract's types: no per-file frames to concatenate.
+        frames.insert(0, pa.concat_tables(tables).to_pandas(self_destruct=True))
     if not frames:
-        return pd.DataFrame(columns=[*META_IN, "_file"])
-    return pd.concat(frames, ignore_index=True)
+        return pd.DataFrame(columns=[*META_IN, FILE])
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def to_frame(records: pd.DataFrame, data_contract: contract.Contract, target: str, skipped: set[str],
-             ) -> tuple[pd.DataFrame, int, list[dict]]:
-    """(the batch with the contract's dtypes, how many records break the contract, examples with why)."""
-    features = [c for c in data_contract.columns if c != target and c not in skipped]
-    meta = records[[*META_IN, "_file"]].reset_index(drop=True)
-    inputs = records.reindex(columns=[INPUT + c for c in features]).reset_index(drop=True)
-    inputs.columns = features
-    problems = pd.Series("", index=meta.index, dtype=object)
-    bad = np.zeros(len(meta), dtype=bool)  # a record keeps its first problem
+             files: list[str]) -> tuple[pd.DataFrame, int, list[dict]]:
+    """(the batch with the contract's dtypes, how many records break the contract, examples with why).
 
-    def flag(mask: pd.Series, problem: str) -> None:
-        new = mask.to_numpy(dtype=bool) & ~bad
+    Column by column on whole arrays: a record's first problem is kept for the examples."""
+    features = [c for c in data_contract.columns if c != target and c not in skipped]
+    n = len(records)
+    bad = np.zeros(n, dtype=bool)
+    problems = np.full(n, "", dtype=object)
+
+    def flag(mask, problem: str) -> None:
+        new = np.asarray(mask, dtype=bool) & ~bad
         if new.any():
             problems[new] = problem
             bad[new] = True
 
-    flag(meta["record_id"].isna() | meta["record_id"].eq(""), "no record_id")
-    flag(meta["prediction"].isna(), "no prediction")
+    ids = records["record_id"].to_numpy()
+    flag(pd.isna(ids) | (ids == ""), "no record_id")
+    flag(records["prediction"].isna().to_numpy(), "no prediction")
+    columns = {}
     for column in features:
-        values = inputs[column]
+        name = INPUT + column
+        values = records[name].reset_index(drop=True) if name in records.columns \
+            else pd.Series(None, index=range(n), dtype=object)
         if data_contract.dtype(column) in contract.NUMERIC:
             numbers = values if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) \
                 else pd.to_numeric(values, errors="coerce")
-            flag(values.notna() & numbers.isna(), f"{column}: not a number")
-            if data_contract.dtype(column) == "int64":
+            if numbers is not values:
+                flag(values.notna() & numbers.isna(), f"{column}: not a number")
+            if data_contract.dtype(column) == "int64" and not pd.api.types.is_integer_dtype(numbers):
                 flag(numbers.notna() & (numbers % 1 != 0), f"{column}: not a whole number")
-            inputs[column] = numbers
+            columns[column] = numbers
         else:
-            inputs[column] = values.where(values.isna(), values.astype(str))
+            columns[column] = values.where(values.isna(), values.astype(str))
         if not data_contract.nullable(column):
             flag(values.isna(), f"{column}: missing (not nullable in the contract)")
-    frame = pd.concat([inputs, meta], axis=1)
-    examples = [{"record_id": frame.at[i, "record_id"], "file": frame.at[i, "_file"], "problem": problems[i]}
-                for i in frame.index[bad][:EXAMPLES]]
-    frame = frame[~bad].drop(columns="_file")
+    for name in META_IN:
+        columns[name] = records[name].reset_index(drop=True)
+    frame = pd.DataFrame(columns, copy=False)
+    where = records[FILE].to_numpy()
+    examples = [{"record_id": ids[i], "file": files[int(where[i])], "problem": problems[i]}
+                for i in np.flatnonzero(bad)[:EXAMPLES]]
+    if bad.any():
+        frame = frame[~bad].reset_index(drop=True)
     for column in features:
         if data_contract.dtype(column) == "int64" and not data_contract.nullable(column):
             frame[column] = frame[column].astype("int64")
@@ -252,12 +296,16 @@ def collect(params: dict, source: str, since: dt.datetime | None, until: dt.date
               "labelled": 0, "labels": 0, "labels_without_record": 0}
     fs, files = capture_files(source, since)
     counts["files"] = len(files)
-    records = read_records(fs, files, since_text, stamp(until), counts)
+    features = [c for c in data_contract.columns if c != target and c not in skipped]
+    records = read_records(fs, files, since_text, stamp(until), counts,
+                           _arrow_schema(data_contract, features, target))
     counts["records"] = len(records)
-    frame, broken, examples = to_frame(records, data_contract, target, skipped)
-    before = len(frame)
-    frame = frame.drop_duplicates("record_id", keep="first")
-    counts["duplicates"] = before - len(frame)
+    frame, broken, examples = to_frame(records, data_contract, target, skipped, files)
+    del records  # the batch holds what is kept
+    repeated = frame["record_id"].duplicated(keep="first").to_numpy()
+    counts["duplicates"] = int(repeated.sum())
+    if counts["duplicates"]:
+        frame = frame[~repeated]
     counts["broken"] = broken
     labels, label_files = read_labels(section["labels"], target)
     counts["labels"] = len(labels)
@@ -272,7 +320,8 @@ def collect(params: dict, source: str, since: dt.datetime | None, until: dt.date
         frame.insert(len(frame.columns) - len(META), target, pd.Series(None, index=frame.index, dtype=object))
     if labelled_only:
         frame = frame[frame[target].notna()]
-    frame = frame.sort_values("time", kind="stable")
+    if not frame["time"].is_monotonic_increasing:
+        frame = frame.sort_values("time", kind="stable")
     counts["labelled"] = int(frame[target].notna().sum())
     counts["rows"] = len(frame)
     out = Path(out or section["current"])
@@ -288,14 +337,29 @@ def collect(params: dict, source: str, since: dt.datetime | None, until: dt.date
     return summary
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Arrow's CSV writer: a million rows in a second or two, where pandas' takes tens."""
+def write_csv(frame: pd.DataFrame, path: Path, parts: int = 8) -> None:
+    """Arrow's CSV writer (a million rows in seconds, where pandas' takes tens), on every core: the rows in
+    `parts` slices formatted two at a time in threads (Arrow releases the GIL), written in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow as pa
     from pyarrow import csv as arrow_csv
 
     table = pa.Table.from_pandas(frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}),
                                  preserve_index=False)
-    arrow_csv.write_csv(table, path, arrow_csv.WriteOptions(quoting_style="needed"))
+
+    def text(start: int, stop: int) -> bytes:
+        sink = pa.BufferOutputStream()
+        arrow_csv.write_csv(table.slice(start, stop - start), sink,
+                            arrow_csv.WriteOptions(include_header=start == 0, quoting_style="needed"))
+        return sink.getvalue().to_pybytes()
+
+    step = max(1, -(-table.num_rows // parts))
+    bounds = [(start, min(start + step, table.num_rows)) for start in range(0, table.num_rows, step)] or [(0, 0)]
+    with path.open("wb") as out, ThreadPoolExecutor(2) as pool:
+        for first in range(0, len(bounds), 2):  # two slices in memory at a time
+            for chunk in pool.map(lambda bound: text(*bound), bounds[first:first + 2]):
+                out.write(chunk)
 
 
 def read_summary(path: str | Path = SUMMARY) -> dict:
