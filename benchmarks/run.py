@@ -76,11 +76,19 @@ def agreement(clone: Path, package: str, workdir: Path) -> dict:
     return results
 
 
+# What every other part needs: a project, its pipeline run and an exported champion.
+ALWAYS = {"generate", "pipeline", "champion"}
+SECTIONS = ["hotpath", "agreement", "serving", "image", "observability", "drift", "monitor", "deploy", "batch"]
+
+
 def run_all(config: dict, workdir: Path) -> dict:
     results: dict = {"config": config, "errors": {}, "skipped": {}, "sections": {}}
 
     def section(name: str, fn, keep: bool = True):
         """Run one part, timed, with the load average at its start; a failure is recorded, not raised."""
+        if config.get("only") and name not in config["only"] | ALWAYS:
+            results["skipped"][name] = "not selected (--only)"
+            return None
         started, load = time.perf_counter(), os.getloadavg()[0]
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
         try:
@@ -116,7 +124,9 @@ def run_all(config: dict, workdir: Path) -> dict:
             observe=lambda tag: observability.measure_image(tag, clone, "diagnosis", config, "demo-model",
                                                                 workdir / "observability")))
         observed = (built or {}).pop("observability", None)
-        if observed and "error" not in observed:
+        if "image" in results["skipped"] and not results["errors"].get("image"):
+            results["skipped"]["observability"] = results["skipped"]["image"]
+        elif observed and "error" not in observed:
             results["observability"] = observed
         else:
             results["skipped"]["observability"] = f"failed: {(observed or {}).get('error', 'no image')}"
@@ -267,9 +277,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-load", type=float, default=0.8, help="wait until the 1-minute load is below this")
     parser.add_argument("--max-wait", type=float, default=1500, help="seconds to wait for that at most (0: no wait)")
     parser.add_argument("--json", type=Path, help="also write the raw results as JSON here")
+    parser.add_argument("--only", type=lambda s: set(s.split(",")), default=set(),
+                        help=f"run only these parts (comma-separated, of {','.join(SECTIONS)}; image includes the "
+                             "O rows), to re-measure a few rows")
     args = parser.parse_args(argv)
 
     config = dict(PRESETS["smoke" if args.smoke else "full"])
+    if args.only - set(SECTIONS):
+        parser.error(f"--only: unknown part(s) {', '.join(sorted(args.only - set(SECTIONS)))}")
+    if args.only and args.out and args.out.resolve() == (HERE / "RESULTS.md").resolve():
+        parser.error("--only measures a few rows: it never overwrites RESULTS.md (copy its rows in by hand)")
+    config["only"] = args.only
+    if args.only:  # the P rows are not what --only re-measures: a short pipeline run that leaves a champion
+        config.update(uncompiled=False, suite_args=PRESETS["smoke"]["suite_args"])
     if args.no_image:
         config["image"] = False
     before = os.getloadavg()

@@ -11,10 +11,13 @@ The whole loop, end to end (one test, sharing tests/test_deploy.py's fixtures, i
 level-2 project deploys to the loopback swarm; demo rows replayed through the proxy are captured by the app,
 collected from the stack's volume over the deploy's SSH access (`collect --environment`: a short-lived container
 streams the volume read-only; another stack's volume on the same swarm is not read) and monitored (no drift); a
-shifted replay drifts and opens one issue on the fake GitHub API; labels for the shifted rows drop the accuracy
-and dispatch retraining; retrain.yml runs under act as dispatched (tests/act), pulls production's labelled rows
-from the DVC remote, retrains, passes the gate and proposes a champion whose data diff is those rows; after the
-merge the new champion's image deploys and answers the shifted rows right.
+shifted replay, monitored by monitor.yml itself under act (tests/act; the loopback sshd and the fake API reached
+from act's network namespace through tests/act/loopback.py), drifts and opens one issue on the fake GitHub API;
+labels for the shifted rows are committed and monitor.yml's next run finds the accuracy drop, updates the same
+issue and dispatches retraining; retrain.yml runs under act as dispatched, pulls production's labelled rows from
+the DVC remote, retrains, passes the gate and proposes a champion whose data diff is those rows; after the merge
+the new champion's image deploys and answers the shifted rows right. (The steady window runs monitor.yml's steps
+as CLI commands with its environment, repeating collect until the app's writers have flushed the window.)
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from act.harness import act_compatible, init_git_repo, run_act
+from act.harness import act_binary, act_compatible, init_git_repo, run_act
 from act.harness import events as act_events
-from act.loopback import free_port
+from act.loopback import Loopback, free_port
 from capture_files import UTC, write_capture
 from conftest import unavailable
 from PIL import Image
@@ -173,7 +176,7 @@ def record_ids(request: str, rows: int, batch: int = 10) -> list[str]:
     return [f"{request}{i // batch}-{i % batch}" for i in range(rows)]
 
 
-def test_monitoring_loop_end_to_end(environment, images, docker_base, tmp_path, request):  # noqa: F811
+def test_monitoring_loop_end_to_end(environment, images, docker_base, tmp_path, request, monkeypatch):  # noqa: F811
     env, project = environment, images.project
     params = yaml.safe_load((project / "params.yaml").read_text())
     target = params["data"]["target"]
@@ -236,6 +239,43 @@ def test_monitoring_loop_end_to_end(environment, images, docker_base, tmp_path, 
     report = json.loads((project / "reports/monitor.json").read_text())
     assert report["status"] == "ok" and report["rows"] == len(steady), report
     assert report["drift"]["dataset_drift"] is False, report["drift"]
+    # monitor.yml's last step: the history (Evidently workspace, watermark) goes to the DVC remote (a team's bucket).
+    sh("dvc", "remote", "add", "--default", "storage", str(tmp_path / "dvc-remote"), cwd=project)
+    run("monitor-history", "push")
+
+    # From here monitor.yml itself runs under act (tests/act), dispatched for the shifted window, in a copy of
+    # the repository with only what git holds and the DVC remote: the settings job finds the environment's
+    # Docker hosts; the monitor job pulls the history, collects the stack's capture volume over the deploy's SSH
+    # access (the loopback sshd, bridged into act's network namespace), joins the labels, reports and pushes
+    # the history; the alert job opens or updates the issue on the fake GitHub API (the environment stub's
+    # state, which the Loopback shares) and dispatches retraining when there are new labelled rows.
+    act_compatible(project)
+    loop = Loopback(env.api_state.parent, repo=REPO, bridges=(env.host.port,))
+    loop.install(monkeypatch, act_binary())
+    store = tmp_path / "act-store"
+    act_env = {"CI_PREINSTALLED": "true", "PYTHONPATH": "src", "MLFLOW_TRACKING_URI": "", "DO_NOT_TRACK": "1",
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # the venv has it all
+    variables = env.settings()  # the GitHub Environment's variables, and its secret
+    secrets = {"DEPLOY_SSH_KEY": variables.pop("DEPLOY_SSH_KEY")}
+
+    def monitor_yml(since: str, labelled: int):
+        init_git_repo(project)
+        done = run_act(project, "workflow_dispatch", act_events.workflow_dispatch({"since": since}),
+                       workflow=".github/workflows/monitor.yml", store_dir=store, secrets=secrets,
+                       variables=variables, timeout=900, env={**act_env, "GITHUB_API_URL": loop.api_url})
+        assert done.ok and done.jobs == {"settings": "success", "monitor": "success", "alert": "success"}, \
+            f"{done.jobs}\n{done.log[-8000:]}"
+        assert done.outputs["settings"]["source"]["configured"] == "true"
+        assert done.outputs["monitor"]["monitor"] == {
+            "status": "ok", "traffic": "true", "alert": "true", "labelled-rows": str(labelled)}
+        (found,) = (store / "artifacts" / str(done.run_id) / "monitoring-report").rglob("monitor.json")
+        report = json.loads(found.read_text())
+        assert report["rows"] == len(shifted) and report["labelled"] == report["new_labelled_rows"] == labelled
+        assert f"capture volumes of {ENVIRONMENT}:" in report["source"] and f"{env.stack}_capture" in report["source"]
+        assert report["drift"]["dataset_drift"] is True, report["drift"]
+        assert "**data drift: share of drifted columns" in done.summaries["monitor"], done.summaries["monitor"]
+        assert f"| with a label | {labelled} ({100 * labelled // len(shifted)} %) |" in done.summaries["monitor"]
+        return done, report
 
     # 2. The shifted replay: mostly benign rows, every feature scaled and offset; drift, and one issue.
     shifted = pd.concat([data[data[target] == "benign"].sample(120, random_state=2),
@@ -247,49 +287,39 @@ def test_monitoring_loop_end_to_end(environment, images, docker_base, tmp_path, 
     predicted = replay(env.listen, moved[names].to_dict("records"), "shifted")
     wrong = sum(p != t for p, t in zip(predicted, shifted[target], strict=True))
     assert wrong >= len(shifted) // 2, f"the champion is wrong on only {wrong} of {len(shifted)} shifted rows"
-    summary = collected(since, len(shifted))
+    summary = collected(since, len(shifted))  # the app's writers have flushed the window
     assert summary["rows"] == len(shifted) and summary["broken"] == 0, summary
-    run("collect", "--labelled")  # no labels yet: nothing for retraining
-    run("monitor")
-    report = json.loads((project / "reports/monitor.json").read_text())
-    assert report["status"] == "ok" and report["drift"]["dataset_drift"] is True and report["labelled"] == 0
-    run("monitor-alert", "--workflow", "retrain.yml")
+    monitored, report = monitor_yml(since, 0)
+    assert report["history"]["snapshots"] == 2, report["history"]  # the first window's, from the remote, and this
     state = api()
     (issue,) = state["issues"]
     assert issue["title"] == "Production monitoring: drift or accuracy drop" and state.get("dispatches", []) == []
+    alert_log = monitored.job_log("alert")
+    assert f"; no retraining (no new labelled rows); opened issue #{issue['number']}" in alert_log, alert_log[-3000:]
 
-    # 3. Labels for the shifted rows (their true classes; the champion is wrong on most): accuracy drops,
-    #    the same issue is updated, retraining is dispatched.
+    # 3. Labels for the shifted rows (their true classes; the champion is wrong on most), committed where a team
+    #    drops them: monitor.yml finds the accuracy drop, updates the same issue and dispatches retraining.
     ids = record_ids("shifted", len(shifted))
     (project / "data/labels").mkdir(parents=True, exist_ok=True)
     (project / "data/labels/shifted.csv").write_text(f"record_id,{target}\n" + "".join(
         f"{i},{label}\n" for i, label in zip(ids, shifted[target], strict=True)))
-    summary = collected(since, len(shifted))
-    assert summary["labelled"] == len(shifted), summary
-    run("collect", "--labelled")
-    run("monitor")
-    report = json.loads((project / "reports/monitor.json").read_text())
-    assert report["labelled"] == len(shifted) and report["performance"]["below"] is True, report["performance"]
-    assert report["new_labelled_rows"] == len(shifted)
-    run("monitor-alert", "--workflow", "retrain.yml")
+    monitored, report = monitor_yml(since, len(shifted))
+    assert report["performance"]["below"] is True, report["performance"]
+    assert report["history"]["snapshots"] == 4, report["history"]  # and this run's drift and performance
+    assert "under the gate's threshold" in monitored.summaries["monitor"]
+    alert_log = monitored.job_log("alert")
+    assert "; started retrain.yml on main; updated issue #" + str(issue["number"]) in alert_log, alert_log[-3000:]
     state = api()
     assert len(state["issues"]) == 1 and len(state["comments"]) == 1
     (dispatch,) = state["dispatches"]
     assert dispatch["workflow"] == "retrain.yml"
     assert dispatch["inputs"]["reason"] == f"monitoring: {len(shifted)} new labelled production row(s)"
 
-    # 4. retrain.yml under act, dispatched as monitor-alert dispatched it, in a copy of the repository with only
-    #    what git holds and the DVC remote: its monitor-history pull brings production's labelled rows (which
-    #    monitor.yml's monitor-history push left there), add-current appends them, the pipeline and the gate
-    #    run, and the candidate is proposed in a pull request whose data diff is those rows.
-    sh("dvc", "remote", "add", "--default", "storage", str(tmp_path / "dvc-remote"), cwd=project)  # a team's bucket
-    run("monitor-history", "push")
-    act_compatible(project)
-    init_git_repo(project)
+    # 4. retrain.yml under act, dispatched as monitor.yml's alert job dispatched it, in the same copy: its
+    #    monitor-history pull brings production's labelled rows (which monitor.yml's monitor-history push left
+    #    on the DVC remote), add-current appends them, the pipeline and the gate run, and the candidate is
+    #    proposed in a pull request whose data diff is those rows.
     before = (project / params["data"]["path"]).read_bytes()
-    store = tmp_path / "act-store"
-    act_env = {"CI_PREINSTALLED": "true", "PYTHONPATH": "src", "MLFLOW_TRACKING_URI": "", "DO_NOT_TRACK": "1",
-               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # the venv has it all
     retrain = run_act(project, "workflow_dispatch", act_events.workflow_dispatch(dispatch["inputs"]),
                       workflow=".github/workflows/retrain.yml", store_dir=store, timeout=900, env=act_env)
     assert retrain.ok and retrain.jobs == {"train": "success", "propose": "success"}, \
