@@ -38,14 +38,14 @@ COMBOS = [(level, task) for level in LEVELS for task in TASKS]
 # two workers finish together instead of one running a five-minute test alone at the end. Ordered by
 # CI's --durations; only the order matters. A parametrized test listed without its [id] ranks each id.
 LONGEST_FIRST = [
+    "tests/test_workflows.py::test_level2_champion_history",
     "tests/test_deploy.py::test_swarm_history",
     "tests/test_generated_suite.py::test_generated_suite_passes[2-classification]",
-    "tests/test_workflows.py::test_level2_champion_history",
-    "tests/test_benchmarks.py::test_smoke_run_prints_every_row_with_sane_numbers",
-    "tests/test_generated_suite.py::test_generated_suite_passes[1-classification]",
-    "tests/test_monitor_loop.py::test_monitoring_loop_end_to_end",
-    "tests/test_tracking.py::test_ci_and_a_teammate_share_a_postgres_backed_server_and_a_dvc_remote",
     "tests/test_own_data.py",
+    "tests/test_monitor_loop.py::test_monitoring_loop_end_to_end",
+    "tests/test_benchmarks.py::test_smoke_run_prints_every_row_with_sane_numbers",
+    "tests/test_tracking.py::test_ci_and_a_teammate_share_a_postgres_backed_server_and_a_dvc_remote",
+    "tests/test_generated_suite.py::test_generated_suite_passes[1-classification]",
     "tests/test_generated_suite.py",
     "tests/test_docker.py::test_serving_image",
     "tests/test_workflows.py::test_level1_retrain_promote_monitor_and_keepalive",
